@@ -1,0 +1,67 @@
+# img2brain — the two commands of the README, and the helpers they use.
+#   make demo   creates .venv if needed, generates the small simulated dataset and runs the pipeline on it
+#   make test   runs every notebook's tests (nbdev_test), checks the package and notebooks are in sync, runs pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.img2brain-installed
+# torch/torchvision: these exact versions come from the local wheel cache on our machines (others download GBs)
+TORCH  := torch==2.14.1 torchvision==0.29.1
+DEMO   := demo
+JOBS   ?= 2
+
+.PHONY: venv demo test test-nbs test-sync test-py docs browser-deps bench clean help
+
+help:
+	@echo "make demo   - run img2brain end to end on the small simulated dataset (creates .venv)"
+	@echo "make test   - run all tests: notebooks (nbdev_test), export/clean sync, pytest"
+	@echo "make docs   - build the documentation and report site into _docs/ (quarto if present, else nbconvert)"
+	@echo "make bench  - run the benchmarks in bench/ (writes bench/results/*.json)"
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	@start=$$(date +%s); \
+	$(BIN)/img2brain synth $(DEMO)/data --scale small --seed 0 && \
+	$(BIN)/img2brain info $(DEMO)/data && \
+	if $(BIN)/img2brain run --help >/dev/null 2>&1; then \
+	  $(BIN)/img2brain run $(DEMO)/data --out $(DEMO)/out --weights random; \
+	fi; status=$$?; \
+	echo "demo finished in $$(( $$(date +%s) - start )) s"; exit $$status
+
+test-sync: venv
+	@$(BIN)/nbdev_export && $(BIN)/nbdev_clean
+	@if [ -n "$$(git status --porcelain -- img2brain nbs)" ]; then \
+	  echo "ERROR: nbdev_export/nbdev_clean changed files: the package or the notebooks are out of sync."; \
+	  echo "Edit the notebooks, run nbdev_export and nbdev_clean, and commit the result."; \
+	  git status --porcelain -- img2brain nbs; exit 1; fi
+	@echo "sync: img2brain/ matches nbs/, notebooks are clean"
+
+test-nbs: venv
+	MPLBACKEND=Agg $(BIN)/nbdev_test --n_workers $(JOBS) --timing
+
+test-py: venv
+	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+test: test-sync test-nbs test-py
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+
+docs: venv
+	$(BIN)/python tools/build_docs.py
+
+bench: venv
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf _docs _proc $(DEMO) build dist *.egg-info
