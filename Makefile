@@ -48,17 +48,21 @@ test-sync: venv
 test-nbs: venv
 	MPLBACKEND=Agg $(BIN)/nbdev_test --n_workers $(JOBS) --timing
 
-test-py: venv
+test-py: venv browser-deps
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 test: test-sync test-nbs test-py
 
+# Debian's headless Chromium + chromedriver for the browser test of the docs site (tests/test_docs.py); no browser downloads
 browser-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	echo "installing chromium and chromium-driver with apt-get (for the docs browser test)"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 
+# quarto on PATH: nbdev_docs; otherwise nbdev's processors + nbconvert (tools/build_docs.py --help), into _docs/
 docs: venv
-	$(BIN)/python tools/build_docs.py
+	MPLBACKEND=Agg $(BIN)/python tools/build_docs.py
 
 bench: venv
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
