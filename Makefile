@@ -43,6 +43,7 @@ test-sync: venv
 	  echo "ERROR: nbdev_export/nbdev_clean changed files: the package or the notebooks are out of sync."; \
 	  echo "Edit the notebooks, run nbdev_export and nbdev_clean, and commit the result."; \
 	  git status --porcelain -- img2brain nbs; exit 1; fi
+	@$(BIN)/python tools/check_notebooks.py
 	@echo "sync: img2brain/ matches nbs/, notebooks are clean"
 
 test-nbs: venv
