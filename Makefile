@@ -29,13 +29,15 @@ $(STAMP): settings.ini setup.py
 venv: $(STAMP)
 
 demo: venv
-	@start=$$(date +%s); \
-	$(BIN)/img2brain synth $(DEMO)/data --scale small --seed 0 && \
-	$(BIN)/img2brain info $(DEMO)/data && \
-	if $(BIN)/img2brain run --help >/dev/null 2>&1; then \
-	  $(BIN)/img2brain run $(DEMO)/data --out $(DEMO)/out --weights random; \
-	fi; status=$$?; \
-	echo "demo finished in $$(( $$(date +%s) - start )) s"; exit $$status
+	@start=$$(date +%s); set -e; \
+	if [ -f $(DEMO)/data/trainingfMRI/training.npy ]; then echo "reusing $(DEMO)/data"; \
+	else $(BIN)/img2brain synth $(DEMO)/data --scale small --seed 0 --overwrite; fi; \
+	$(BIN)/img2brain info $(DEMO)/data; \
+	$(BIN)/img2brain run $(DEMO)/data --out $(DEMO)/out --weights random --cache-dir $(DEMO)/cache; \
+	echo; echo "Scoring the test predictions against the held-out simulated responses (never read by training):"; \
+	$(BIN)/img2brain score $(DEMO)/out/predictions/test_pred.npy $(DEMO)/data/heldout/test_responses.npy; \
+	echo; echo "report: $(DEMO)/out (results.csv, summary.json, figures *.png); the full report is nbs/08_report.ipynb (make docs → _docs/report.html)"; \
+	echo "demo finished in $$(( $$(date +%s) - start )) s"
 
 test-sync: venv
 	@$(BIN)/nbdev_export && $(BIN)/nbdev_clean
