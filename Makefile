@@ -11,13 +11,17 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 DEMO   := demo
 JOBS   ?= 2
 
-.PHONY: venv demo test test-nbs test-sync test-py docs browser-deps bench clean help
+.PHONY: readme venv demo test test-nbs test-sync test-py docs browser-deps bench clean help
 
 help:
 	@echo "make demo   - run img2brain end to end on the small simulated dataset (creates .venv)"
 	@echo "make test   - run all tests: notebooks (nbdev_test), export/clean sync, pytest"
 	@echo "make docs   - build the documentation and report site into _docs/ (quarto if present, else nbconvert)"
+	@echo "make readme - regenerate README.md from nbs/index.ipynb"
 	@echo "make bench  - run the benchmarks in bench/ (writes bench/results/*.json)"
+
+readme: venv
+	$(BIN)/python tools/build_readme.py
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +50,7 @@ test-sync: venv
 	  echo "Edit the notebooks, run nbdev_export and nbdev_clean, and commit the result."; \
 	  git status --porcelain -- img2brain nbs; exit 1; fi
 	@$(BIN)/python tools/check_notebooks.py
+	@$(BIN)/python tools/build_readme.py --check
 	@echo "sync: img2brain/ matches nbs/, notebooks are clean"
 
 test-nbs: venv
