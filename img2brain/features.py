@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_VERSION', 'list_layers', 'load_cnn', 'input_size', 'preprocess_spec',
            'ImageFiles', 'normalize_batch', 'weights_id', 'CacheEntry', 'extract_features', 'solve_randomized_pca',
-           'FeaturePCA', 'fit_pca', 'plot_explained_variance', 'layer_study', 'plot_layer_study']
+           'FeaturePCA', 'fit_pca', 'plot_explained_variance', 'score_layers', 'layer_study', 'plot_layer_study']
 
 # %% ../nbs/04_features.ipynb #f627c4ea
 import difflib
@@ -477,6 +477,34 @@ def plot_explained_variance(pca:FeaturePCA, # a fitted FeaturePCA
     return ax
 
 # %% ../nbs/04_features.ipynb #f5276d22
+def score_layers(features:dict,          # layer name → features, images × features (arrays or memmaps)
+                 responses:np.ndarray,    # images × voxels (rows match the features' first rows)
+                 train_idx, val_idx,      # the split (index arrays)
+                 n_components:int=30,     # PCA components per layer (30 in the original study)
+                 seed:int=0,              # seed of the PCA
+                )->pd.DataFrame:         # one row per layer, in the order given (`depth`)
+    "Validation accuracy of PCA (fitted on `train_idx`) + linear regression on each layer's features."
+    from sklearn.linear_model import LinearRegression
+    Y = np.asarray(responses, dtype=np.float32)
+    rows = []
+    for depth, (layer, F) in enumerate(features.items()):
+        t0 = time.perf_counter()
+        k = min(n_components, len(train_idx), F.shape[1])
+        pca = fit_pca(F, k, seed=seed, rows=train_idx)
+        Z_train, Z_val = pca.transform(F, rows=train_idx), pca.transform(F, rows=val_idx)
+        t_pca = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        reg = LinearRegression().fit(Z_train, Y[train_idx])
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # constant voxels → NaN r, ignored below
+            r = voxel_correlation(Y[val_idx], reg.predict(Z_val))
+        rows.append(dict(layer=layer, depth=depth, n_features=F.shape[1], n_components=k,
+                         explained_variance=float(pca.explained_variance_ratio_.sum()),
+                         median_r=float(np.nanmedian(r)), mean_r=float(np.nanmean(r)),
+                         frac_r_above_0_4=float(np.nanmean(r > 0.4)),
+                         pca_seconds=t_pca, fit_seconds=time.perf_counter() - t0))
+    return pd.DataFrame(rows)
+
 def layer_study(data,                      # a `Dataset` or a dataset folder (its training images and responses)
                 models_layers:dict,         # model name → list of layer names
                 weights="random",           # "random" (as the original study), "imagenet", or a state-dict path
@@ -490,37 +518,21 @@ def layer_study(data,                      # a `Dataset` or a dataset folder (it
                 progress:bool=True,         # progress bars
                 n_images:int|None=None,     # use only the first n training images (quick runs)
                )->pd.DataFrame:            # one row per (model, layer)
-    "Validation accuracy of PCA + linear regression on each layer's features, as a tidy table."
-    from sklearn.linear_model import LinearRegression
+    "Extract each model's layers (one pass per model) and score them with `score_layers`, as a tidy table."
     if not isinstance(data, Dataset): data = load_dataset(data)
-    images, Y = list(data.train_images), np.asarray(data.responses, dtype=np.float32)
+    images, Y = list(data.train_images), data.responses
     if n_images is not None: images, Y = images[:n_images], Y[:n_images]
     train, val = split(len(images), val_frac=val_frac, seed=seed)
-    rows = []
+    tables = []
     for model, layers in models_layers.items():
         t0 = time.perf_counter()
         feats = extract_features(images, model, layers, weights=weights, device=device, batch_size=batch_size,
                                  num_workers=num_workers, cache_dir=cache_dir, progress=progress, seed=seed)
         t_extract = time.perf_counter() - t0
-        for depth, layer in enumerate(layers):
-            F = feats[layer]
-            t0 = time.perf_counter()
-            k = min(n_components, len(train), F.shape[1])
-            pca = fit_pca(F, k, seed=seed, rows=train)
-            Z = pca.transform(F)
-            t_pca = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            reg = LinearRegression().fit(Z[train], Y[train])
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')  # constant voxels → NaN r, ignored below
-                r = voxel_correlation(Y[val], reg.predict(Z[val]))
-            rows.append(dict(model=model, layer=layer, depth=depth, n_features=F.shape[1], n_components=k,
-                             explained_variance=float(pca.explained_variance_ratio_.sum()),
-                             median_r=float(np.nanmedian(r)), mean_r=float(np.nanmean(r)),
-                             frac_r_above_0_4=float(np.nanmean(r > 0.4)),
-                             extract_seconds=t_extract, pca_seconds=t_pca, fit_seconds=time.perf_counter() - t0,
-                             n_train=len(train), n_val=len(val), weights=str(weights)))
-    return pd.DataFrame(rows)
+        t = score_layers({l: feats[l] for l in layers}, Y, train, val, n_components=n_components, seed=seed)
+        t.insert(0, 'model', model)
+        tables.append(t.assign(extract_seconds=t_extract, n_train=len(train), n_val=len(val), weights=str(weights)))
+    return pd.concat(tables, ignore_index=True)
 
 def plot_layer_study(df:pd.DataFrame, # output of `layer_study`
                      ax=None,          # matplotlib axes; None: a new figure

@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError, Dataset, load_dataset, split
-from .features import extract_features, fit_pca, plot_layer_study
+from .features import extract_features, fit_pca, score_layers, plot_layer_study
 from .models import MODEL_NAMES, make_model, save_model
 from .metrics import voxel_correlation, noise_ceiling, summarize
 from .evaluate import (compare_models, plot_r_distributions, plot_voxel_predictions,
                                 plot_vs_noise_ceiling, write_predictions)
 
 # %% auto #0
-__all__ = ['default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'score_layers', 'run_pipeline']
+__all__ = ['default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'run_pipeline']
 
 # %% ../nbs/07_pipeline.ipynb #7f1e62cb
 def default_cache_dir()->Path:
@@ -142,28 +142,6 @@ def _figures(out:Path, fitted:dict, table:pd.DataFrame, Y_val, data:Dataset, val
     if study is not None and len(study) > 1:
         fig, ax = plt.subplots(figsize=(7, 4)); plot_layer_study(study, ax=ax); save(fig, "layer_study.png")
     return paths
-
-# %% ../nbs/07_pipeline.ipynb #777f745d
-def score_layers(features:dict, # layer → features (images × features; rows beyond the responses are ignored)
-                 responses:np.ndarray, # images × voxels
-                 train_idx, val_idx, # the split
-                 n_components:int=30, # PCA components per layer
-                 seed:int=0, # PCA seed
-                )->pd.DataFrame: # one row per layer: median_r, mean_r, ...
-    "Validation accuracy of PCA + linear regression on each layer's features."
-    from sklearn.linear_model import LinearRegression
-    import warnings
-    rows = []
-    for depth, (layer, F) in enumerate(features.items()):
-        t0 = time.perf_counter()
-        pca = fit_pca(F, n_components=min(n_components, len(train_idx), F.shape[1]), seed=seed, rows=train_idx)
-        reg = LinearRegression().fit(pca.transform(F, rows=train_idx), responses[train_idx])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant voxels give NaN r, ignored by the nan-aware summaries
-            r = voxel_correlation(responses[val_idx], reg.predict(pca.transform(F, rows=val_idx)))
-        rows.append(dict(layer=layer, depth=depth, n_features=F.shape[1], median_r=float(np.nanmedian(r)),
-                         mean_r=float(np.nanmean(r)), seconds=round(time.perf_counter() - t0, 3)))
-    return pd.DataFrame(rows)
 
 # %% ../nbs/07_pipeline.ipynb #fec36bd5
 def run_pipeline(data_path, # a data folder: the seed's layout or an Algonauts subject
