@@ -185,8 +185,13 @@ def main(argv=None)->int:
     "Entry point of the `img2brain` command."
     args = build_parser().parse_args(argv)
     try: args.func(args)
-    except (DataError, FileExistsError, FileNotFoundError) as e:
-        print(f"img2brain {args.command}: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr); return 130
+    except Exception as e:
+        # DataError is a ValueError; an unknown model or layer (ValueError) and offline weights are the user's to fix
+        user_errors = (ValueError, FileExistsError, FileNotFoundError)
+        features = sys.modules.get("img2brain.features")  # WeightsUnavailable can only come from a loaded features module
+        if features is not None: user_errors += (features.WeightsUnavailable,)
+        if not isinstance(e, user_errors): raise
+        print(f"img2brain {args.command}: error: {e}", file=sys.stderr); return 2
     return 0

@@ -114,3 +114,16 @@ def test_run_bad_input_writes_nothing(work, tmp_path):
 def test_run_unknown_model_is_a_clear_error(work, tmp_path):
     r = cli("run", work / "seed", "--out", tmp_path / "o", "--models", "ridge,svm", check=False)
     assert r.returncode == 2 and "svm" in r.stderr
+
+
+def test_offline_imagenet_weights_exit_2(work, tmp_path):
+    r = cli("features", work / "seed", "--out", tmp_path / "f", "--weights", "imagenet", "-q", check=False,
+            env=dict(TORCH_HOME=str(tmp_path / "torch"), IMG2BRAIN_OFFLINE="1"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "weights='random'" in r.stderr
+
+
+def test_unknown_layer_exit_2(work, tmp_path):
+    r = cli("features", work / "seed", "--out", tmp_path / "f", "--weights", "random", "--layers", "features.99",
+            "-q", check=False)
+    assert r.returncode == 2 and "features.99" in r.stderr and "Traceback" not in r.stderr
