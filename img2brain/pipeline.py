@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_pipeline.ipynb #00507adb
 from __future__ import annotations
-import json, os, shutil, time, tomllib
+import hashlib, json, os, shutil, time, tomllib, warnings
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
@@ -13,13 +13,14 @@ import pandas as pd
 
 from .data import DataError, Dataset, load_dataset, split
 from .features import extract_features, fit_pca, score_layers, plot_layer_study
-from .models import MODEL_NAMES, make_model, save_model
+from .models import MODEL_NAMES, make_model, param_grid, save_model, load_model
 from .metrics import voxel_correlation, noise_ceiling, summarize
 from .evaluate import (compare_models, plot_r_distributions, plot_voxel_predictions,
                                 plot_vs_noise_ceiling, write_predictions)
 
 # %% auto #0
-__all__ = ['default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'run_pipeline']
+__all__ = ['default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'compare_models_cached',
+           'run_pipeline']
 
 # %% ../nbs/07_pipeline.ipynb #7f1e62cb
 def default_cache_dir()->Path:
@@ -143,6 +144,51 @@ def _figures(out:Path, fitted:dict, table:pd.DataFrame, Y_val, data:Dataset, val
         fig, ax = plt.subplots(figsize=(7, 4)); plot_layer_study(study, ax=ax); save(fig, "layer_study.png")
     return paths
 
+# %% ../nbs/07_pipeline.ipynb #a66a63b6
+def _arrays_digest(*arrays)->str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode()); h.update(a.data)
+    return h.hexdigest()
+
+def compare_models_cached(X_train, Y_train, X_val, Y_val, # the split, as for `compare_models`
+                          models, # model names
+                          cache_dir, # folder of the cache entries (None: no cache)
+                          progress:bool=True)->tuple: # (table best first, {name: dict(estimator, r, params)})
+    "`compare_models` one model at a time, each result cached under a hash of its inputs."
+    if cache_dir is None: return compare_models(X_train, Y_train, X_val, Y_val, models=models, progress=progress)
+    from img2brain import __version__
+    digest = _arrays_digest(X_train, Y_train, X_val, Y_val)
+    rows, fitted = [], {}
+    for name in models:
+        grid = json.dumps(param_grid(name), sort_keys=True, default=str)
+        entry = Path(cache_dir)/hashlib.sha256(f"{digest}|{name}|{grid}|{__version__}".encode()).hexdigest()[:32]
+        if (entry/"row.json").exists():
+            try:
+                row = json.loads((entry/"row.json").read_text())
+                estimator, _ = load_model(entry/"model")
+                r = np.load(entry/"r.npy", allow_pickle=False)
+                if r.shape != (Y_val.shape[1],): raise DataError(f"{entry/'r.npy'}: shape {r.shape}")
+                rows.append(row); fitted[name] = dict(estimator=estimator, r=r, params=json.loads(row["params"]))
+                continue
+            except (DataError, ValueError, OSError, KeyError) as e:
+                warnings.warn(f"model cache entry {entry} is damaged ({e}); refitting {name}")
+                shutil.rmtree(entry, ignore_errors=True)
+        table, result = compare_models(X_train, Y_train, X_val, Y_val, models=[name], progress=progress)
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in table.iloc[0].to_dict().items()}
+        tmp = entry.with_name(entry.name + ".tmp")
+        if tmp.exists(): shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        save_model(result[name]["estimator"], tmp/"model")
+        np.save(tmp/"r.npy", result[name]["r"])
+        (tmp/"row.json").write_text(json.dumps(row))       # written last: its presence marks a complete entry
+        if entry.exists(): shutil.rmtree(entry)
+        os.replace(tmp, entry)
+        rows.append(row); fitted[name] = result[name]
+    table = pd.DataFrame(rows).sort_values("median_r", ascending=False, na_position="last", kind="stable")
+    return table.reset_index(drop=True), fitted
+
 # %% ../nbs/07_pipeline.ipynb #fec36bd5
 def run_pipeline(data_path, # a data folder: the seed's layout or an Algonauts subject
                  out_dir, # where results go (replaced as a whole when the run finishes)
@@ -181,7 +227,8 @@ def run_pipeline(data_path, # a data folder: the seed's layout or an Algonauts s
     X_test = pca.transform(X, rows=np.arange(n_tr, X.shape[0]))
 
     stage(f"fit and compare {len(config.models)} models")
-    table, fitted = compare_models(X_train, Y_train, X_val, Y_val, models=config.models, progress=progress)
+    cache = Path(config.cache_dir or default_cache_dir())/"comparisons"
+    table, fitted = compare_models_cached(X_train, Y_train, X_val, Y_val, config.models, cache, progress=progress)
     for name, f in fitted.items(): f["val_pred"] = f["estimator"].predict(X_val)
     table.insert(1, "layer", layer); table.insert(1, "cnn", config.model)
     table.to_csv(staging/"results.csv", index=False)
