@@ -121,7 +121,7 @@ def features_for(data:Dataset, config:RunConfig, layers=None, progress=True)->di
                             cache_dir=config.cache_dir or default_cache_dir(), progress=progress, seed=config.seed)
 
 # %% ../nbs/07_pipeline.ipynb #e34e7093
-def _figures(out:Path, fitted:dict, table:pd.DataFrame, Y_val, data:Dataset, val_idx, study=None):
+def _figures(out:Path, fitted:dict, table:pd.DataFrame, X_val, Y_val, data:Dataset, val_idx, study=None):
     "Save the comparison figures of a run as PNG files in `out`."
     import matplotlib; matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -130,7 +130,7 @@ def _figures(out:Path, fitted:dict, table:pd.DataFrame, Y_val, data:Dataset, val
         fig.tight_layout(); p = out/name; fig.savefig(p, dpi=110); plt.close(fig); paths.append(p.name)
     fig, ax = plt.subplots(figsize=(7, 4))
     plot_r_distributions({k: v["r"] for k, v in fitted.items()}, ax=ax); save(fig, "r_distributions.png")
-    best = table.iloc[0]["model"]; r = fitted[best]["r"]; pred = fitted[best]["val_pred"]
+    best = table.iloc[0]["model"]; r = fitted[best]["r"]; pred = fitted[best]["estimator"].predict(X_val)
     order = np.argsort(np.where(np.isnan(r), -np.inf, r))
     fig, axs = plt.subplots(1, 2, figsize=(11, 3.6))
     for ax, v, what in zip(axs, (order[-1], order[0]), ("best", "worst")):
@@ -229,7 +229,6 @@ def run_pipeline(data_path, # a data folder: the seed's layout or an Algonauts s
     stage(f"fit and compare {len(config.models)} models")
     cache = Path(config.cache_dir or default_cache_dir())/"comparisons"
     table, fitted = compare_models_cached(X_train, Y_train, X_val, Y_val, config.models, cache, progress=progress)
-    for name, f in fitted.items(): f["val_pred"] = f["estimator"].predict(X_val)
     table.insert(1, "layer", layer); table.insert(1, "cnn", config.model)
     table.to_csv(staging/"results.csv", index=False)
 
@@ -248,7 +247,7 @@ def run_pipeline(data_path, # a data folder: the seed's layout or an Algonauts s
     np.savez(staging/"model"/"pca.npz", **pca.to_arrays())
 
     stage("figures and summary")
-    figures = _figures(staging, fitted, table, Y_val, data, val_idx, study)
+    figures = _figures(staging, fitted, table, X_val, Y_val, data, val_idx, study)
     summary = dict(data=str(Path(data_path).resolve()), layout=data.layout, n_train=len(train_idx), n_val=len(val_idx),
                    n_test=data.n_test, n_voxels=data.n_voxels, layer=layer, best_model=best["model"],
                    best_params=params, best_median_r=float(best["median_r"]), best_mean_r=float(best["mean_r"]),
