@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'ROI_CLASSES', 'DataError', 'natural_sorted', 'load_image', 'Dataset', 'list_images',
-           'load_dataset', 'split', 'split_legacy']
+           'atomic_write', 'load_dataset', 'split', 'split_legacy']
 
 # %% ../nbs/01_data.ipynb #e32fadf6
 class DataError(ValueError):
@@ -306,6 +307,20 @@ def _read_voxels_csv(path:Path, name:str, n_voxels:int) -> pd.DataFrame:
     return df
 
 
+
+# %% ../nbs/01_data.ipynb #24398ce6
+def atomic_write(path, # the file to (re)write
+                 write, # called with a binary file object, e.g. `lambda f: np.save(f, arr)`
+                )->Path:
+    "Write `path` through a temporary file in the same folder, renamed into place only when `write` succeeded."
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f: write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return path
 
 # %% ../nbs/01_data.ipynb #5cb923fa
 _SEED_DIRS = ('trainingIMG', 'testIMG', 'trainingfMRI')

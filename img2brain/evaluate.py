@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm import tqdm
 
-from .data import DataError
+from .data import DataError, atomic_write
 from .models import MODEL_NAMES, make_model, param_grid
 from .metrics import (ConstantVoxelWarning, voxel_correlation, normalized_accuracy, summarize,
                                algonauts_score)
@@ -201,15 +201,7 @@ def plot_summary(table:pd.DataFrame,     # output of `img2brain.metrics.summariz
     return ax
 
 # %% ../nbs/06a_evaluate.ipynb #64c35302
-def _save_npy(path:Path, arr:np.ndarray) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f: np.save(f, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
+def _save_npy(path:Path, arr:np.ndarray) -> Path: return atomic_write(path, lambda f: np.save(f, arr))
 
 def write_predictions(pred:np.ndarray,  # predicted test responses, test images × voxels
                       out_dir,          # folder to write into (created if missing)

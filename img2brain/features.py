@@ -31,7 +31,7 @@ from torchvision.models import get_model, get_model_weights
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 from tqdm.auto import tqdm
 
-from .data import DataError, load_image, split, load_dataset, Dataset
+from .data import DataError, atomic_write, load_image, split, load_dataset, Dataset
 from .metrics import voxel_correlation
 
 # %% ../nbs/04_features.ipynb #3289fb32
@@ -186,10 +186,7 @@ def _cache_key(model, layer, wid, image_list)->str:
                 images=image_list)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
-def _write_json(path:Path, obj):
-    tmp = path.with_name(path.name + f'.tmp{os.getpid()}')
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
+def _write_json(path:Path, obj): atomic_write(path, lambda f: f.write(json.dumps(obj).encode()))
 
 def _read_json(path:Path):
     try: return json.loads(Path(path).read_text())

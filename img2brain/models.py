@@ -24,7 +24,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .data import DataError
+from .data import DataError, atomic_write
 
 # %% ../nbs/05_models.ipynb #a04737ed
 @dataclass(frozen=True)
@@ -315,15 +315,6 @@ def _jsonable(value):
     json.dumps(value)
     return value
 
-def _atomic_write(path, write):
-    "Call write(file object) on a temporary file next to `path`, then rename it to `path`."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f: write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-
 def _sha256(path): return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 # %% ../nbs/05_models.ipynb #b71d6a60
@@ -351,14 +342,14 @@ def save_model(model,                 # a fitted estimator
                     arrays={k: dict(shape=list(a.shape), dtype=str(a.dtype)) for k, a in arrays.items()},
                     alphas=_jsonable(getattr(model, "best_alphas_", params.get("alpha"))))
         if hasattr(model, "feature_names_in_"): info["feature_names_in"] = [str(n) for n in model.feature_names_in_]
-        _atomic_write(path / "model.npz", lambda f: np.savez(f, **arrays))
+        atomic_write(path / "model.npz", lambda f: np.savez(f, **arrays))
     else:
         import skops.io
         info.update(storage="skops", file="model.skops", n_voxels=int(getattr(model, "n_outputs_", 1)))
-        _atomic_write(path / "model.skops", lambda f: skops.io.dump(model, f))
+        atomic_write(path / "model.skops", lambda f: skops.io.dump(model, f))
     info["sha256"] = _sha256(path / info["file"])
     for stale in {"model.npz", "model.skops"} - {info["file"]}: (path / stale).unlink(missing_ok=True)
-    _atomic_write(path / "model.json", lambda f: f.write(json.dumps(info, indent=1).encode()))
+    atomic_write(path / "model.json", lambda f: f.write(json.dumps(info, indent=1).encode()))
     return path
 
 # %% ../nbs/05_models.ipynb #57f199e9

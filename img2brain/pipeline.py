@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataError, Dataset, load_dataset, split
+from .data import DataError, Dataset, atomic_write, load_dataset, split
 from .features import extract_features, fit_pca, score_layers, plot_layer_study
 from .models import MODEL_NAMES, make_model, param_grid, save_model, load_model
 from .metrics import voxel_correlation, noise_ceiling, summarize
@@ -92,9 +92,8 @@ def _publish(staging:Path, out_dir:Path):
     if old.exists(): shutil.rmtree(old)
 
 def _write_json(obj, path:Path):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 # %% ../nbs/07_pipeline.ipynb #8862ecd6
 class _Stages:
