@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .data import DataError, load_dataset
+from .data import DataError, atomic_write, load_dataset
 
 # %% auto #0
 __all__ = ['predict_images', 'build_parser', 'main']
@@ -49,8 +49,7 @@ def _features(a):
                              device=a.device, batch_size=a.batch_size, cache_dir=a.cache_dir, progress=not a.quiet, seed=a.seed)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     for layer, x in feats.items():
-        dest = out/f"{a.model}_{layer}.npy"; tmp = dest.with_name(dest.name + ".tmp.npy")
-        np.save(tmp, np.asarray(x, dtype=np.float32)); tmp.replace(dest)
+        dest = atomic_write(out/f"{a.model}_{layer}.npy", lambda f: np.save(f, np.asarray(x, dtype=np.float32)))
         print(f"{dest}: {x.shape[0]} images × {x.shape[1]} features")
     (out/"images.txt").write_text("\n".join(str(p) for p in images) + "\n")
 
@@ -92,7 +91,7 @@ def _predict(a):
     if not images: raise DataError(f"{a.images}: no images (.jpg, .jpeg, .png) found")
     pred = predict_images(a.model, images, cache_dir=a.cache_dir, device=a.device, progress=not a.quiet)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npy"); np.save(tmp, pred); tmp.replace(out)
+    atomic_write(out, lambda f: np.save(f, pred))
     print(f"{out}: {pred.shape[0]} images × {pred.shape[1]} voxels")
 
 # %% ../nbs/07a_cli.ipynb #b33147bb

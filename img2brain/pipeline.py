@@ -120,7 +120,7 @@ def features_for(data:Dataset, config:RunConfig, layers=None, progress=True)->di
                             cache_dir=config.cache_dir or default_cache_dir(), progress=progress, seed=config.seed)
 
 # %% ../nbs/07_pipeline.ipynb #e34e7093
-def _figures(out:Path, fitted:dict, table:pd.DataFrame, X_val, Y_val, data:Dataset, val_idx, study=None):
+def _figures(out:Path, fitted:dict, table:pd.DataFrame, X_val, Y_val, data:Dataset, nc=None, by="roi", study=None):
     "Save the comparison figures of a run as PNG files in `out`."
     import matplotlib; matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -135,10 +135,8 @@ def _figures(out:Path, fitted:dict, table:pd.DataFrame, X_val, Y_val, data:Datas
     for ax, v, what in zip(axs, (order[-1], order[0]), ("best", "worst")):
         plot_voxel_predictions(Y_val, pred, int(v), ax=ax); ax.set_title(f"{best}: {what} voxel {v} (r = {r[v]:.2f})")
     save(fig, "voxel_predictions.png")
-    if data.repeats is not None:
-        nc = noise_ceiling(np.asarray(data.repeats)[:, val_idx], n_avg=data.repeats.shape[0])
-        labels = data.voxels["voxel_type"] if "voxel_type" in data.voxels else data.voxels.get("roi")
-        fig, ax = plt.subplots(figsize=(5.5, 5)); plot_vs_noise_ceiling(r, nc, labels=labels, ax=ax); save(fig, "noise_ceiling.png")
+    if nc is not None:
+        fig, ax = plt.subplots(figsize=(5.5, 5)); plot_vs_noise_ceiling(r, nc, labels=data.voxels[by], ax=ax); save(fig, "noise_ceiling.png")
     if study is not None and len(study) > 1:
         fig, ax = plt.subplots(figsize=(7, 4)); plot_layer_study(study, ax=ax); save(fig, "layer_study.png")
     return paths
@@ -246,15 +244,16 @@ def run_pipeline(data_path, # a data folder: the seed's layout or an Algonauts s
     np.savez(staging/"model"/"pca.npz", **pca.to_arrays())
 
     stage("figures and summary")
-    figures = _figures(staging, fitted, table, X_val, Y_val, data, val_idx, study)
+    # the noise ceiling of the validation images, from the single trials when the dataset has them
+    nc = noise_ceiling(np.asarray(data.repeats)[:, val_idx], n_avg=data.repeats.shape[0]) if data.repeats is not None else None
+    by = "voxel_type" if "voxel_type" in data.voxels else "roi"
+    figures = _figures(staging, fitted, table, X_val, Y_val, data, nc=nc, by=by, study=study)
     summary = dict(data=str(Path(data_path).resolve()), layout=data.layout, n_train=len(train_idx), n_val=len(val_idx),
                    n_test=data.n_test, n_voxels=data.n_voxels, layer=layer, best_model=best["model"],
                    best_params=params, best_median_r=float(best["median_r"]), best_mean_r=float(best["mean_r"]),
                    results=table.drop(columns=[c for c in table.columns if c not in ("model", "median_r", "mean_r", "fit_seconds")]).to_dict("records"),
                    predictions=[f"predictions/{p.name}" for p in written], figures=figures)
-    if data.repeats is not None:
-        nc = noise_ceiling(np.asarray(data.repeats)[:, val_idx], n_avg=data.repeats.shape[0])
-        by = "voxel_type" if "voxel_type" in data.voxels else "roi"
+    if nc is not None:
         per = summarize(fitted[best["model"]]["r"], data.voxels, by=(by,), nc=nc)
         per.to_csv(staging/f"accuracy_by_{by}.csv", index=False)
     (staging/"config.toml").write_text(config_to_toml(config))
