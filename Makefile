@@ -11,11 +11,12 @@ TORCH  := torch==2.14.1 torchvision==0.29.1
 DEMO   := demo
 JOBS   ?= 2
 
-.PHONY: readme venv demo test test-nbs test-sync test-py docs browser-deps bench clean help
+.PHONY: readme venv demo lab lint test test-nbs test-sync test-py docs browser-deps bench clean help
 
 help:
 	@echo "make demo   - run img2brain end to end on the small simulated dataset (creates .venv)"
-	@echo "make test   - run all tests: notebooks (nbdev_test), export/clean sync, pytest"
+	@echo "make test   - run all tests: export/clean sync, ruff, notebooks (nbdev_test), pytest"
+	@echo "make lab    - open the notebooks (nbs/) in JupyterLab"
 	@echo "make docs   - build the documentation and report site into _docs/ (quarto if present, else nbconvert)"
 	@echo "make readme - regenerate README.md from nbs/index.ipynb"
 	@echo "make bench  - run the benchmarks in bench/ (writes bench/results/*.json)"
@@ -53,13 +54,21 @@ test-sync: venv
 	@$(BIN)/python tools/build_readme.py --check
 	@echo "sync: img2brain/ matches nbs/, notebooks are clean"
 
+# pyflakes + pycodestyle errors (pyproject.toml [tool.ruff]); findings in img2brain/ are fixed in the notebooks
+lint: venv
+	$(BIN)/ruff check img2brain tools bench tests
+	@echo "lint: ruff found nothing"
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
 test-nbs: venv
 	MPLBACKEND=Agg $(BIN)/nbdev_test --n_workers $(JOBS) --timing
 
 test-py: venv browser-deps
 	MPLBACKEND=Agg $(BIN)/python -m pytest tests -q -p no:cacheprovider
 
-test: test-sync test-nbs test-py
+test: test-sync lint test-nbs test-py
 
 # Debian's headless Chromium + chromedriver for the browser test of the docs site (tests/test_docs.py); no browser downloads
 browser-deps:

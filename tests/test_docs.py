@@ -8,7 +8,7 @@ visited with Debian's headless Chromium through selenium (`make browser-deps` in
 * a tiny one, written here from scratch with nbformat (a notebook with a saved PNG output, an image file, a
   hidden cell ...), so the figure path is tested whatever state the real notebooks are in.
 """
-import base64, functools, http.server, io, os, shutil, subprocess, sys, tempfile, threading
+import base64, functools, http.server, io, os, shutil, subprocess, sys, tempfile, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError
@@ -142,6 +142,8 @@ def tiny_site(tmp_path_factory):
         nbf.v4.new_code_cell("#| hide\nTHIS_CELL_IS_HIDDEN = 1"),
         nbf.v4.new_markdown_cell("## The figures\n\nA saved matplotlib output, then a PNG file next to the notebook:\n\n"
                                  "![a picture](images/picture.png)\n\nBack to [the index](index.ipynb)."),
+        nbf.v4.new_markdown_cell("The score of a vertex is $100 \\cdot r^2 / \\mathrm{NC}$, and in display form\n\n"
+                                 "$$\\hat\\beta = (X^\\top X + \\alpha I)^{-1} X^\\top y.$$"),
         nbf.v4.new_code_cell("import matplotlib.pyplot as plt"),
         nbf.v4.new_code_cell("#| export\ndef exported_fn(x:int=1, # how many\n                ) -> int: # twice as many\n    'Double `x`.'\n    return 2 * x"),
         nbf.v4.new_code_cell("#| exports\ndef shown_fn(): return 'SHOWN_SOURCE'"),
@@ -188,6 +190,20 @@ def test_tiny_site_figure_loads(tiny_site, browser):
     fold = browser.find_element('css selector', 'details.code-fold')
     assert fold.find_element('tag name', 'summary').text == 'Exported source'
     assert 'SHOWN_SOURCE' in fold.get_attribute('textContent')
+
+def test_tiny_site_math_is_typeset_offline(tiny_site, browser):
+    "Formulas are typeset by the MathJax copied into the site (no network): no raw `$...$` text is left."
+    out, url, _ = tiny_site
+    assert (out/'mathjax'/'MathJax.js').exists(), "MathJax was not copied into the site (pip install jupyter-server-mathjax)"
+    browser.get(url + 'figs.html')
+    n = 0
+    for _ in range(100):                                   # MathJax typesets asynchronously after load
+        n = browser.execute_script("return document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length")
+        if n >= 2: break
+        time.sleep(0.1)
+    assert n >= 2, f"{n} typeset formulas on the page (expected 2)"
+    text = browser.find_element('tag name', 'body').text
+    assert '$100' not in text and '\\hat' not in text, "a formula is shown as raw TeX"
 
 def test_tiny_site_navigation(tiny_site, browser):
     out, url, _ = tiny_site

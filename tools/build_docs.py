@@ -280,6 +280,14 @@ PAGE_TEMPLATE = r"""{%- extends 'base.html.j2' -%}
 {%- if resources.site.has_styles %}
 <link rel="stylesheet" href="{{ resources.page.root }}styles.css">
 {%- endif %}
+{%- if resources.site.mathjax %}
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({tex2jax: {inlineMath: [['$','$'], ['\\(','\\)']], displayMath: [['$$','$$'], ['\\[','\\]']],
+                              processEscapes: true, processEnvironments: true},
+                    "HTML-CSS": {availableFonts: ["TeX"], imageFont: null}, messageStyle: "none"});
+</script>
+<script src="{{ resources.page.root }}mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"></script>
+{%- endif %}
 </head>
 <body>
 <header class="topbar"><a class="site-title" href="{{ resources.page.root }}index.html">{{ resources.site.title | e }}</a>
@@ -462,6 +470,13 @@ def make_exporter():
     ex.anchor_link_text = '¶'
     return ex
 
+def mathjax_dir() -> Path|None:
+    "MathJax 2 as shipped by the `jupyter-server-mathjax` wheel (a dev requirement), so formulas typeset offline."
+    try: import jupyter_server_mathjax
+    except ImportError: return None
+    d = Path(jupyter_server_mathjax.__file__).parent/'static'
+    return d if (d/'MathJax.js').exists() else None
+
 def site_css() -> str:
     from pygments.formatters import HtmlFormatter
     return SITE_CSS + '\n/* pygments */\n' + HtmlFormatter(style='default').get_style_defs('.highlight')
@@ -552,6 +567,9 @@ def build_site(nbs:Path, out:Path, strict:bool=False) -> dict:
         ex = make_exporter()
         (tmp/'site.css').write_text(site_css(), encoding='utf-8')
         has_styles = (nbs/'styles.css').exists()
+        mj = mathjax_dir()
+        if mj: shutil.copytree(mj, tmp/'mathjax', ignore=shutil.ignore_patterns('localization', '*.md'))
+        else: warn("jupyter-server-mathjax is not installed: formulas show as $...$ text (pip install jupyter-server-mathjax)")
         for f in nbs.rglob('*'):                                  # styles.css, images referenced by markdown ...
             r = f.relative_to(nbs)
             if f.is_file() and f.suffix.lower() in STATIC_EXTS and not _skip(r.parts):
@@ -563,7 +581,7 @@ def build_site(nbs:Path, out:Path, strict:bool=False) -> dict:
             href = lambda r: posixpath.relpath(nb_to_out[r], here)
             title_of = lambda r: pages[r][1]['title']
             nb_link = lambda j: dict(href=href(order[j]), title=title_of(order[j]))
-            resources = {'site': dict(title=site['title'], repo_url=site['repo_url'], has_styles=has_styles),
+            resources = {'site': dict(title=site['title'], repo_url=site['repo_url'], has_styles=has_styles, mathjax=bool(mj)),
                          'page': dict(title=meta['title'], description=meta['description'], source=f'nbs/{rel}',
                                       root=posixpath.relpath('.', here) + '/' if here != '.' else '',
                                       nav=nav_html(entries, rel, href, title_of),

@@ -3,7 +3,7 @@
 With quarto installed, `nbdev_readme` does this; without it (our machines), nbconvert's markdown exporter does, after
 dropping the cells nbdev hides (`#| hide`) and directive lines. `--check` exits 1 if README.md would change.
 """
-import argparse, os, re, shutil, subprocess, sys
+import argparse, os, re, sys
 from pathlib import Path
 
 import nbformat
