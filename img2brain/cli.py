@@ -4,22 +4,45 @@
 
 # %% ../nbs/07a_cli.ipynb #c5d5e035
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .data import DataError, atomic_write, load_dataset
+from .errors import UserError, ConfigError, DataError, check_choice
+from .data import atomic_write, load_dataset
 
 # %% auto #0
-__all__ = ['predict_images', 'build_parser', 'main']
+__all__ = ['check_cnn', 'check_layers', 'add_config_options', 'predict_images', 'build_parser', 'main']
 
 # %% ../nbs/07a_cli.ipynb #ea99b569
+def _bars(a)->bool:
+    "Progress bars: not with --quiet, and only when stderr is a terminal."
+    return not getattr(a, "quiet", False) and sys.stderr.isatty()
+
+def check_cnn(name:str)->str:
+    "`name` if torchvision has a classification model of that name, else a `ConfigError` naming the closest."
+    import torchvision
+    return check_choice(name, torchvision.models.list_models(module=torchvision.models), "CNN",
+                        hint="Any torchvision classification model works, e.g. alexnet, vgg16, resnet50, inception_v3.")
+
+def check_layers(cnn:str, layers)->list:
+    "`layers` if `cnn` has them (a ':pooling' suffix is allowed), else a `ConfigError` naming the closest."
+    from img2brain.features import list_layers
+    known = list_layers(check_cnn(cnn))
+    for layer in layers:
+        check_choice(layer.split(":")[0], known, f"layer of {cnn}", hint=f"List them with `img2brain layers {cnn}`.")
+    return list(layers)
+
 def _synth(a):
     from img2brain.synth import make_dataset
-    out = make_dataset(a.out, scale=a.scale, seed=a.seed, layout=a.layout, n_repeats=a.repeats,
-                       overwrite=a.overwrite, progress=not a.quiet, n_jobs=a.jobs)
+    out = Path(a.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not a.overwrite:
+        raise ConfigError(f"{out} exists and is not empty; choose a new folder or pass --overwrite to replace it")
+    out = make_dataset(out, scale=a.scale, seed=a.seed, layout=a.layout, n_repeats=a.repeats,
+                       overwrite=a.overwrite, progress=_bars(a), n_jobs=a.jobs)
     print(f"wrote the {a.scale} simulated dataset ({a.layout} layout, seed {a.seed}) to {out}")
 
 def _info(a):
@@ -27,7 +50,7 @@ def _info(a):
 
 def _layers(a):
     from img2brain.features import list_layers
-    names = list_layers(a.model)
+    names = list_layers(check_cnn(a.model))
     if a.filter: names = [n for n in names if a.filter in n]
     print("\n".join(names))
 
@@ -44,30 +67,62 @@ def _image_list(path:Path)->list:
 
 def _features(a):
     from img2brain.features import extract_features
+    layers = check_layers(a.cnn, [s for s in a.layers.split(",") if s])
     images = _image_list(Path(a.path))
-    feats = extract_features(images, model=a.model, layers=tuple(a.layers.split(",")), weights=a.weights,
-                             device=a.device, batch_size=a.batch_size, cache_dir=a.cache_dir, progress=not a.quiet, seed=a.seed)
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    feats = extract_features(images, model=a.cnn, layers=tuple(layers), weights=a.weights, device=a.device,
+                             batch_size=a.batch_size, cache_dir=a.cache_dir, progress=_bars(a), seed=a.seed)
+    out = Path(a.out)
+    if out.exists() and not out.is_dir(): raise ConfigError(f"--out {out} is an existing file; give a folder")
+    out.mkdir(parents=True, exist_ok=True)
     for layer, x in feats.items():
-        dest = atomic_write(out/f"{a.model}_{layer}.npy", lambda f: np.save(f, np.asarray(x, dtype=np.float32)))
+        dest = atomic_write(out/f"{a.cnn}_{layer}.npy", lambda f: np.save(f, np.asarray(x, dtype=np.float32)))
         print(f"{dest}: {x.shape[0]} images × {x.shape[1]} features")
-    (out/"images.txt").write_text("\n".join(str(p) for p in images) + "\n")
+    atomic_write(out/"images.txt", lambda f: f.write(("\n".join(str(p) for p in images) + "\n").encode()))
 
 # %% ../nbs/07a_cli.ipynb #6df421ca
+def _default_text(f)->str:
+    from dataclasses import MISSING
+    v = f.default_factory() if f.default is MISSING else f.default
+    if isinstance(v, list): v = ",".join(map(str, v)) if v else "(empty)"
+    if isinstance(v, bool): v = "yes" if v else "no"
+    return "(empty)" if v == "" else str(v)
+
+def add_config_options(p:argparse.ArgumentParser):
+    "Add one option per `RunConfig` field to `p` (help and default from the field)."
+    from img2brain.pipeline import RunConfig
+    for f in fields(RunConfig):
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        help = f"{f.metadata['help']} (default: {_default_text(f)})".replace("%", "%%")
+        if kind == "bool": p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help)
+        else: p.add_argument(*flags, dest=f.name, type=dict(int=int, float=float).get(kind, str), default=None,
+                             metavar=f.name.upper(), help=help)
+
+def _print_table(table, cols):
+    print(table[[c for c in cols if c in table]].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+
 def _run(a):
     import pandas as pd
-    from img2brain.pipeline import load_config, run_pipeline
-    config = load_config(a.config, model=a.model, layers=a.layers, weights=a.weights, pca=a.pca, models=a.models,
-                         val_frac=a.val_frac, seed=a.seed, layer_study=a.layer_study or None,
-                         batch_size=a.batch_size, device=a.device, cache_dir=a.cache_dir)
+    from img2brain.pipeline import RunConfig, load_config, run_pipeline
+    config = load_config(a.config, **{f.name: getattr(a, f.name) for f in fields(RunConfig)})
+    check_layers(config.cnn, config.layers)
     t0 = time.perf_counter()
     s = run_pipeline(a.data, a.out, config, progress=not a.quiet)
-    table = pd.read_csv(Path(a.out)/"results.csv")
-    cols = [c for c in ("model", "params", "median_r", "mean_r", "fit_seconds") if c in table]
-    print("\nModel comparison on the validation split (per-voxel Pearson r):")
-    print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    print(f"\nbest: {s['best_model']} (median r = {s['best_median_r']:.4f}), {time.perf_counter()-t0:.0f} s in all")
-    print(f"results, figures, predictions and the saved model are in {Path(a.out).resolve()}")
+    out = Path(a.out)
+    if "subjects" in s:                                         # a whole release
+        print("\nPer subject and pooled over subjects (validation split, per-voxel Pearson r):")
+        _print_table(pd.read_csv(out/"summary.csv"), ("subject", "model", "n_voxels", "median_r", "mean_r", "median_norm_acc"))
+        if s.get("submission"): print(f"\nsubmission (checked): {(out/s['submission']).resolve()}")
+    else:
+        print("\nModel comparison on the validation split (per-voxel Pearson r):")
+        _print_table(pd.read_csv(out/"results.csv"), ("model", "params", "median_r", "median_r_ci_low", "median_r_ci_high",
+                                                      "mean_r", "n_significant", "fit_seconds"))
+        c = s.get("best_vs_runner_up")
+        if c: print(f"\n{c['best']} − {c['runner_up']}: median r difference {c['median_r_difference']:+.4f} "
+                    f"(95 % CI {c['ci_low']:+.4f} to {c['ci_high']:+.4f})")
+        for note in s.get("notes", []): print(f"note: {note}")
+        print(f"\nbest: {s['best_model']} (median r = {s['best_median_r']:.4f})")
+    print(f"{time.perf_counter()-t0:.0f} s in all; results, figures and predictions are in {out.resolve()}")
 
 # %% ../nbs/07a_cli.ipynb #3a2d8b76
 def predict_images(model_dir, # the `model` folder of a run
@@ -87,29 +142,53 @@ def predict_images(model_dir, # the `model` folder of a run
 
 def _predict(a):
     from img2brain.data import list_images
+    from img2brain.models import load_model
     images = list_images(Path(a.images))
     if not images: raise DataError(f"{a.images}: no images (.jpg, .jpeg, .png) found")
-    pred = predict_images(a.model, images, cache_dir=a.cache_dir, device=a.device, progress=not a.quiet)
-    out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda f: np.save(f, pred))
-    print(f"{out}: {pred.shape[0]} images × {pred.shape[1]} voxels")
+    _, meta = load_model(a.model)
+    pair = meta.get("n_vertices")                    # {'lh': n, 'rh': n} for an Algonauts subject
+    out = Path(a.out)
+    if pair and out.suffix == ".npy":
+        raise ConfigError(f"--out {out}: this model predicts an Algonauts subject, written as lh_pred_test.npy and "
+                          "rh_pred_test.npy; give a folder for them")
+    if out.exists() and out.is_dir() != bool(pair):
+        raise ConfigError(f"--out {out} is an existing {'file' if pair else 'folder'}; give a "
+                          f"{'folder' if pair else '.npy file name'}")
+    pred = predict_images(a.model, images, cache_dir=a.cache_dir, device=a.device, progress=_bars(a))
+    if pair:
+        out.mkdir(parents=True, exist_ok=True)
+        for h, cols in (("lh", slice(0, pair["lh"])), ("rh", slice(pair["lh"], None))):
+            dest = atomic_write(out/f"{h}_pred_test.npy", lambda f: np.save(f, np.ascontiguousarray(pred[:, cols])))
+            print(f"{dest}: {pred.shape[0]} images × {pred[:, cols].shape[1]} {h} vertices")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, lambda f: np.save(f, pred))
+        print(f"{out}: {pred.shape[0]} images × {pred.shape[1]} voxels")
 
 # %% ../nbs/07a_cli.ipynb #b33147bb
 def _score(a):
-    from img2brain.metrics import voxel_correlation, encoding_accuracy
-    pred, truth = (np.load(p, mmap_mode="r") for p in (a.predictions, a.truth))
-    if pred.shape != truth.shape: raise DataError(f"{a.predictions} has shape {pred.shape} but {a.truth} has shape {truth.shape}")
+    from img2brain.metrics import voxel_correlation
+    p, t = Path(a.predictions), Path(a.truth)
+    if p.is_dir():
+        from img2brain.pipeline import score_release
+        table = score_release(p, t)
+        print("Challenge score: mean over vertices of 100·r²/NC (negative r → 0, capped at 100), in %; median beside it")
+        _print_table(table, ("subject", "n_vertices", "score_mean", "score_median", "median_r", "mean_r"))
+        return
+    pred, truth = (np.load(f, mmap_mode="r") for f in (p, t))
+    if pred.shape != truth.shape: raise DataError(f"{p} has shape {pred.shape} but {t} has shape {truth.shape}")
     r = voxel_correlation(np.asarray(truth), np.asarray(pred))
     print(f"test images: {pred.shape[0]}, voxels: {pred.shape[1]}")
     print(f"median r = {np.nanmedian(r):.4f}, mean r = {np.nanmean(r):.4f}, voxels with r > 0.4: {np.mean(r > 0.4):.1%}")
 
 # %% ../nbs/07a_cli.ipynb #00f356eb
 def _add_feature_args(p, layers_default="features.12"):
-    p.add_argument("--model", default="alexnet", help="torchvision CNN (alexnet, vgg16, resnet50, inception_v3, ...); default: %(default)s")
-    p.add_argument("--layers", default=layers_default, help="comma-separated layer names (see `img2brain layers MODEL`); default: %(default)s")
+    p.add_argument("--cnn", "--model", dest="cnn", default="alexnet", help="torchvision CNN (alexnet, vgg16, resnet50, inception_v3, ...); default: %(default)s")
+    p.add_argument("--layers", default=layers_default, help="comma-separated layer names (see `img2brain layers CNN`); default: %(default)s")
     p.add_argument("--weights", default="imagenet", help='"imagenet" (downloads once), "random" (seeded, offline) or a state-dict file; default: %(default)s')
 
-def build_parser()->argparse.ArgumentParser:
+def build_parser(run_options:bool=True, # add `run`'s options from `RunConfig` (imports the pipeline)
+                )->argparse.ArgumentParser:
     "The `img2brain` argument parser."
     p = argparse.ArgumentParser(prog="img2brain", description="Visual encoding models: predict fMRI voxel responses to natural images "
                                 "from CNN features. Run `img2brain COMMAND --help` for a command's options.")
@@ -120,9 +199,10 @@ def build_parser()->argparse.ArgumentParser:
                        description="Generate the simulated NSD-shaped dataset: procedural natural-looking scenes, simulated voxels "
                        "(early visual, mid-level, category- and scene-selective) with repeats and a known noise ceiling.")
     s.add_argument("out", help="folder to create")
-    s.add_argument("--scale", choices=("tiny", "small", "full"), default="small", help="tiny: tests; small: the demo; full: the seed's shape (default: %(default)s)")
+    s.add_argument("--scale", choices=("tiny", "small", "full"), default="small", help="tiny: tests; small: the demo; full: the original study's shape (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="same seed → byte-identical dataset (default: %(default)s)")
-    s.add_argument("--layout", choices=("seed", "algonauts"), default="seed", help="folder layout (default: %(default)s)")
+    s.add_argument("--layout", choices=("seed", "algonauts"), default="seed",
+                   help="folder layout: the original study's (seed) or Algonauts 2023 (default: %(default)s)")
     s.add_argument("--repeats", type=int, default=3, help="trials per image (default: %(default)s)")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 2)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing folder")
@@ -130,11 +210,11 @@ def build_parser()->argparse.ArgumentParser:
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("info", help="validate a data folder and print what was found",
-                       description="Load a data folder (the seed's Zenodo layout or an Algonauts 2023 subject), validate it and print "
-                       "counts, shapes, dtype, value range and ROIs. Exit status 2 on bad input.")
+                       description="Load a data folder (the original study's Zenodo layout or an Algonauts 2023 subject), validate it "
+                       "and print counts, shapes, dtype, value range and ROIs. Exit status 2 on bad input.")
     s.add_argument("path", help="data folder"); s.set_defaults(func=_info)
 
-    s = sub.add_parser("layers", help="list the layer names of a CNN", description="List the graph node names of a torchvision model "
+    s = sub.add_parser("layers", help="list the layer names of a CNN", description="List the layer names of a torchvision model "
                        "that can be passed to --layers.")
     s.add_argument("model", help="torchvision model name, e.g. alexnet")
     s.add_argument("--filter", default="", help="only names containing this text")
@@ -144,7 +224,7 @@ def build_parser()->argparse.ArgumentParser:
                        description="Extract features of every image of a data folder (training then test images) or of a folder of "
                        "images, from one forward pass per batch; cached on disk.")
     s.add_argument("path", help="data folder or folder of images"); _add_feature_args(s)
-    s.add_argument("--out", required=True, help="folder for <model>_<layer>.npy files")
+    s.add_argument("--out", required=True, help="folder for <cnn>_<layer>.npy files")
     s.add_argument("--batch-size", type=int, default=32); s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     s.add_argument("--cache-dir", default=None, help="feature cache folder (default: none)"); s.add_argument("--seed", type=int, default=0)
     s.add_argument("-q", "--quiet", action="store_true"); s.set_defaults(func=_features)
@@ -152,45 +232,52 @@ def build_parser()->argparse.ArgumentParser:
     s = sub.add_parser("run", help="the whole pipeline: features → PCA → models → comparison → test predictions",
                        description="Load and validate DATA, split it, extract (cached) CNN features, reduce them with PCA fitted on the "
                        "training split, fit and compare encoding models on the validation split, refit the best, predict the test "
-                       "images and write results.csv, summary.json, figures, predictions/, model/ and config.toml into OUT.")
-    s.add_argument("data", help="data folder"); s.add_argument("--out", required=True, help="output folder (replaced when the run finishes)")
+                       "images and write results.csv, voxels.csv, summary.json, figures, predictions/, model/ and config.toml into "
+                       "OUT. DATA may be a release folder of several Algonauts subjects (subjNN/): each runs into OUT/subjNN/, "
+                       "then OUT/summary.csv, OUT/subjects.png and OUT/algonauts_submission.zip are written.")
+    s.add_argument("data", help="data folder (one subject, or a release of several)")
+    s.add_argument("--out", required=True, help="output folder (replaced when the run finishes; per subject for a release)")
     s.add_argument("--config", default=None, help="TOML file of settings (flags override it); a run writes OUT/config.toml")
-    s.add_argument("--model", default=None, help="torchvision CNN (default: alexnet)")
-    s.add_argument("--layers", default=None, help="comma-separated layers; the first is used unless --layer-study (default: features.12)")
-    s.add_argument("--weights", default=None, help='"imagenet", "random" or a state-dict file (default: imagenet)')
-    s.add_argument("--pca", type=int, default=None, help="PCA components (default: 100)")
-    s.add_argument("--models", default=None, help="comma-separated: linear,ridge,lasso,enet,knn,tree,ridgecv (default: all)")
-    s.add_argument("--val-frac", type=float, default=None, help="validation fraction (default: 0.2)")
-    s.add_argument("--seed", type=int, default=None, help="seed of split, random weights and PCA (default: 0)")
-    s.add_argument("--layer-study", action="store_true", help="compare all --layers and use the best")
-    s.add_argument("--batch-size", type=int, default=None); s.add_argument("--device", default=None)
-    s.add_argument("--cache-dir", default=None, help="feature cache (default: $IMG2BRAIN_CACHE or ~/.cache/img2brain/features)")
-    s.add_argument("-q", "--quiet", action="store_true"); s.set_defaults(func=_run)
+    if run_options: add_config_options(s)
+    s.add_argument("-q", "--quiet", action="store_true", help="no stage lines or progress bars"); s.set_defaults(func=_run)
 
     s = sub.add_parser("predict", help="apply a saved model to a folder of images",
-                       description="Predict voxel responses for a folder of images with the model saved by `img2brain run` (OUT/model).")
+                       description="Predict voxel responses for a folder of images with the model saved by `img2brain run` (OUT/model). "
+                       "A model of an Algonauts subject writes lh_pred_test.npy and rh_pred_test.npy into the --out folder.")
     s.add_argument("model", help="the model folder of a run (OUT/model)"); s.add_argument("images", help="folder of images")
-    s.add_argument("--out", required=True, help="output .npy file (images × voxels, float32)")
+    s.add_argument("--out", required=True, help="output .npy file (images × voxels, float32), or a folder for an Algonauts model")
     s.add_argument("--cache-dir", default=None); s.add_argument("--device", default=None)
     s.add_argument("-q", "--quiet", action="store_true"); s.set_defaults(func=_predict)
 
-    s = sub.add_parser("score", help="score predictions against held-out responses (per-voxel Pearson r)",
-                       description="Per-voxel Pearson r between a predictions .npy and a responses .npy of the same shape.")
-    s.add_argument("predictions"); s.add_argument("truth"); s.set_defaults(func=_score)
+    s = sub.add_parser("score", help="score predictions against held-out responses",
+                       description="Per-voxel Pearson r between a predictions .npy and a responses .npy of the same shape; or, given "
+                       "a run's OUT folder and a data folder holding the withheld test responses and noise ceilings, the "
+                       "Algonauts challenge score per subject and over all subjects.")
+    s.add_argument("predictions", help="predictions .npy, or the OUT folder of a run")
+    s.add_argument("truth", help="responses .npy, or the data folder holding the held-out test responses")
+    s.set_defaults(func=_score)
     return p
 
 # %% ../nbs/07a_cli.ipynb #bffd91f0
+def _discard_stdout():
+    "After a closed pipe: point stdout at /dev/null so the interpreter's final flush does not fail again."
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError): pass
+
 def main(argv=None)->int:
     "Entry point of the `img2brain` command."
-    args = build_parser().parse_args(argv)
-    try: args.func(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((x for x in argv if not x.startswith("-")), None)
+    args = build_parser(run_options=command == "run").parse_args(argv)
+    try:
+        args.func(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr); return 130
-    except Exception as e:
-        # DataError is a ValueError; an unknown model or layer (ValueError) and offline weights are the user's to fix
-        user_errors = (ValueError, FileExistsError, FileNotFoundError)
-        features = sys.modules.get("img2brain.features")  # WeightsUnavailable can only come from a loaded features module
-        if features is not None: user_errors += (features.WeightsUnavailable,)
-        if not isinstance(e, user_errors): raise
-        print(f"img2brain {args.command}: error: {e}", file=sys.stderr); return 2
+    except BrokenPipeError:
+        _discard_stdout(); return 141
+    except UserError as e:
+        print(f"img2brain {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr); return 2
     return 0

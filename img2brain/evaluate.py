@@ -19,7 +19,8 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm import tqdm
 
-from .data import DataError, atomic_write
+from .data import atomic_write
+from .errors import ConfigError, DataError
 from .models import MODEL_NAMES, make_model, param_grid
 from .metrics import (ConstantVoxelWarning, voxel_correlation, normalized_accuracy, summarize,
                                algonauts_score)
@@ -39,7 +40,7 @@ def _model_list(models, grids):
             factory = lambda params, spec=spec: clone(spec).set_params(**params)
             grid = grids.get(name, None) or [{}]
         out.append((name, factory, list(grid)))
-    if not out: raise ValueError("`models` is empty: give model names or a {name: estimator} dict")
+    if not out: raise ConfigError("`models` is empty: give model names or a {name: estimator} dict")
     return out
 
 def _check_split(X_train, Y_train, X_val, Y_val):
@@ -59,43 +60,84 @@ def _median(r):
     return float(np.median(r[ok])) if ok.any() else float('nan')
 
 # %% ../nbs/06a_evaluate.ipynb #5a2baf02
+_PARAM_BOUNDS = {"alpha": (1e-6, 1e6), "n_neighbors": (1, None), "max_depth": (1, 100), "C": (1e-6, 1e6)}
+
+def _grid_axis(grid):
+    "The one numeric hyperparameter a grid varies (all points share the other values), or None."
+    if len(grid) < 2 or any(set(p) != set(grid[0]) for p in grid): return None
+    varying = [k for k in grid[0] if len({json.dumps(p[k], default=str) for p in grid}) > 1]
+    if len(varying) != 1: return None
+    k = varying[0]
+    vals = [p[k] for p in grid]
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and v > 0 for v in vals):
+        return None
+    return k
+
+def _next_point(grid, key, side, n_train):
+    "One log step beyond the smallest (side 'low') or largest ('high') value of `key` in `grid`, or None at the bound."
+    vals = np.sort(np.array([p[key] for p in grid], dtype=float))
+    ratio = float(np.exp(np.median(np.diff(np.log(vals)))))
+    lo, hi = _PARAM_BOUNDS.get(key, (vals[0] / 1e3, vals[-1] * 1e3))
+    hi = n_train if (key == "n_neighbors" and hi is None) else hi
+    new = vals[0] / ratio if side == "low" else vals[-1] * ratio
+    is_int = all(isinstance(p[key], (int, np.integer)) for p in grid)
+    if is_int: new = int(np.floor(new)) if side == "low" else int(np.ceil(new))
+    if (lo is not None and new < lo) or (hi is not None and new > hi) or new in vals: return None
+    return {**grid[0], key: new}
+
 def compare_models(X_train:np.ndarray, # training features, images × features
                    Y_train:np.ndarray, # training responses, images × voxels
                    X_val:np.ndarray,   # validation features
                    Y_val:np.ndarray,   # validation responses
-                   models=MODEL_NAMES, # names from `img2brain.models`, or a {name: sklearn estimator} dict
+                   models=MODEL_NAMES, # names from `img2brain.models`, or a {name: sklearn estimator} dict (e.g. `original_recipe_models()`)
                    grids:dict|None=None, # {name: [params, ...]} overriding each model's default grid
                    progress:bool=True, # show a tqdm bar over (model, grid point) fits
                    threshold:float=0.4, # also report the fraction of voxels with r above this
+                   widen:int=3,        # when the best point is on an edge of a 1-D numeric grid, add up to this many log steps beyond it (per side; 0: never)
                   )->tuple:            # (table sorted best first, {name: dict(estimator, r, params, grid)})
     "Fit each model at each grid point on train, score per-voxel r on validation, keep each model's best point."
     X_train, Y_train, X_val, Y_val = _check_split(X_train, Y_train, X_val, Y_val)
     todo = _model_list(models, grids)
     bar = tqdm(total=sum(len(g) for _, _, g in todo), disable=not progress, desc="fitting models")
     rows, results = [], {}
+    def fit_point(name, factory, params):
+        bar.set_postfix_str(f"{name} {params}" if params else name)
+        est = factory(params)
+        t0 = time.perf_counter()
+        est.fit(X_train, Y_train)
+        fit_seconds = time.perf_counter() - t0
+        pred = np.asarray(est.predict(X_val)).reshape(Y_val.shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConstantVoxelWarning)   # counted in n_nan instead
+            r = voxel_correlation(Y_val, pred)
+        bar.update()
+        return dict(params=params, estimator=est, r=r, median_r=_median(r), fit_seconds=fit_seconds)
+    best_of = lambda trials: max(trials, key=lambda t: -np.inf if np.isnan(t["median_r"]) else t["median_r"])
     for name, factory, grid in todo:
-        trials = []
-        for params in grid:
-            bar.set_postfix_str(f"{name} {params}" if params else name)
-            est = factory(params)
-            t0 = time.perf_counter()
-            est.fit(X_train, Y_train)
-            fit_seconds = time.perf_counter() - t0
-            pred = np.asarray(est.predict(X_val)).reshape(Y_val.shape)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConstantVoxelWarning)   # counted in n_nan instead
-                r = voxel_correlation(Y_val, pred)
-            trials.append(dict(params=params, estimator=est, r=r, median_r=_median(r), fit_seconds=fit_seconds))
-            bar.update()
-        best = max(trials, key=lambda t: -np.inf if np.isnan(t["median_r"]) else t["median_r"])
+        trials = [fit_point(name, factory, params) for params in grid]
+        key, added, edge = _grid_axis(grid), {"low": 0, "high": 0}, ""
+        while key is not None:
+            values = [t["params"][key] for t in trials]
+            v = best_of(trials)["params"][key]
+            edge = "low" if v == min(values) else "high" if v == max(values) else ""
+            if not edge or added[edge] >= widen: break
+            point = _next_point([t["params"] for t in trials], key, edge, len(X_train))
+            if point is None: break
+            bar.total += 1
+            trials.append(fit_point(name, factory, point)); added[edge] += 1
+        added = sum(added.values())
+        trials.sort(key=lambda t: t["params"][key] if key else 0)
+        best = best_of(trials)
         r = best["r"]; ok = np.isfinite(r)
         rows.append({"model": name, "params": json.dumps(best["params"], sort_keys=True, default=str),
                      "median_r": best["median_r"], "mean_r": float(r[ok].mean()) if ok.any() else np.nan,
                      f"frac_r_gt_{threshold:g}": float((r[ok] > threshold).mean()) if ok.any() else np.nan,
-                     "n_nan": int((~ok).sum()), "fit_seconds": best["fit_seconds"], "n_grid": len(grid)})
+                     "n_nan": int((~ok).sum()), "fit_seconds": best["fit_seconds"], "n_grid": len(trials),
+                     "grid_widened": added, "grid_edge": edge})
         grid_table = pd.DataFrame([{"params": json.dumps(t["params"], sort_keys=True, default=str),
                                     "median_r": t["median_r"], "fit_seconds": t["fit_seconds"]} for t in trials])
-        results[name] = dict(estimator=best["estimator"], r=r, params=best["params"], grid=grid_table)
+        results[name] = dict(estimator=best["estimator"], r=r, params=best["params"], grid=grid_table,
+                             grid_widened=added, grid_edge=edge)
     bar.close()
     table = pd.DataFrame(rows).sort_values("median_r", ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True), results

@@ -7,9 +7,9 @@ from __future__ import annotations
 import colorsys
 import io
 import json
+import pickle
 import multiprocessing as mp
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -20,10 +20,15 @@ from scipy import fft as sp_fft
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from .data import atomic_dir, check_layout
+from .errors import ConfigError, check_choice
+
 # %% auto #0
-__all__ = ['SCALES', 'CATEGORIES', 'LAYOUTS', 'JPEG_QUALITY', 'ORIENTATIONS', 'SPATIAL_FREQS', 'MID_MAPS', 'HIGH_FEATURES',
-           'FEATURE_SIZE', 'GRID', 'ROI_SHARES', 'ROI_TYPE', 'ROI_CATEGORY', 'P_RIGHT', 'SNR_RANGE', 'pink_noise',
-           'render_scene', 'image_features', 'make_voxels', 'simulate_responses', 'make_dataset']
+__all__ = ['SCALES', 'CATEGORIES', 'SCENE_LAYOUTS', 'LAYOUTS', 'JPEG_QUALITY', 'ORIENTATIONS', 'SPATIAL_FREQS', 'MID_MAPS',
+           'HIGH_FEATURES', 'FEATURE_SIZE', 'GRID', 'ROI_SHARES', 'ROI_TYPE', 'ROI_CATEGORY', 'P_RIGHT', 'SNR_RANGE',
+           'VOXEL_TYPES', 'NULL_SHARE', 'FEATURE_SPACES', 'FSAVERAGE_N_VERTICES', 'FSAVERAGE5_N_VERTICES',
+           'SUBJECT_SIZES', 'ROI_CENTRES', 'pink_noise', 'render_scene', 'image_features', 'make_voxels',
+           'simulate_responses', 'read_voxel_truth', 'make_dataset', 'place_on_fsaverage', 'make_release']
 
 # %% ../nbs/02_synth.ipynb #5f4bd04c
 SCALES = {
@@ -33,7 +38,8 @@ SCALES = {
 }
 
 CATEGORIES = ('face', 'body', 'house', 'word', 'animal')
-LAYOUTS = ('outdoor', 'indoor', 'texture')
+SCENE_LAYOUTS = ('outdoor', 'indoor', 'texture')   # what a scene's background is
+LAYOUTS = SCENE_LAYOUTS                             # old name
 
 JPEG_QUALITY = 90
 
@@ -75,7 +81,7 @@ def _random_colour(rng, s=(0.4, 0.9), v=(0.35, 0.95)):
 
 def _draw_scene_layout(rng, S):
     "Layout parameters of the background (drawn before anything size-dependent, so scenes do not depend on the scale)."
-    layout = str(rng.choice(LAYOUTS, p=[0.5, 0.35, 0.15]))
+    layout = str(rng.choice(SCENE_LAYOUTS, p=[0.5, 0.35, 0.15]))
     if layout == 'outdoor':
         return dict(layout=layout, horizon=float(rng.uniform(0.3, 0.7)), tilt=float(rng.uniform(-0.08, 0.08)),
                     sky=_jitter(rng, _SKIES[rng.integers(len(_SKIES))]),
@@ -317,13 +323,42 @@ ROI_CATEGORY = dict(FFA='face', EBA='body', VWFA='word')
 P_RIGHT = dict(FFA=0.65, EBA=0.55, VWFA=0.25, PPA=0.5)     # lateralisation: faces right, words left
 
 SNR_RANGE = dict(early=(0.2, 1.5), mid=(0.15, 1.2), category=(0.1, 1.2), scene=(0.1, 1.0))
+VOXEL_TYPES = ('early', 'mid', 'category', 'scene', 'null')
+NULL_SHARE = 0.1      # default share of null voxels: no signal at all, noise ceiling 0
 
 # %% ../nbs/02_synth.ipynb #2a32ac3d
 def make_voxels(n_voxels:int, # number of voxels
                 seed:int=0,   # random seed
                 n_repeats:int=3, # trials averaged in the released responses (sets the noise ceiling)
+                null_share:float=NULL_SHARE, # fraction of null voxels (type 'null': no signal, noise ceiling 0)
                )->pd.DataFrame: # one row per voxel: type, ROI, hemisphere, tuning, gain, SNR, noise ceiling
     "Draw the parameters of `n_voxels` simulated voxels (the ground truth of the simulated dataset)."
+    if not 0 <= null_share < 1: raise ConfigError(f"null_share must be in [0, 1), got {null_share}")
+    n_null = int(round(null_share * n_voxels))
+    rows = _signal_voxels(n_voxels - n_null, seed) + _null_voxels(n_null, seed)
+    df = pd.DataFrame(rows)
+    df['ncsnr'] = df['snr']
+    # single trials have variance gain² (betas are z-scored per voxel in NSD), split into signal and noise by the SNR
+    df['signal_sd'] = df['gain'] * df['snr'] / np.sqrt(1 + df['snr'] ** 2)
+    df['noise_sd'] = df['gain'] / np.sqrt(1 + df['snr'] ** 2)
+    df['noise_ceiling'] = df['snr'] ** 2 / (df['snr'] ** 2 + 1 / n_repeats)
+    label = dict(V4='hV4', FFA='FFA-1', EBA='EBA', VWFA='VWFA-1', PPA='PPA', **{'': ''})
+    df['roi_label'] = [label.get(r, r + ('v' if y < 0.5 else 'd')) for r, y in zip(df['roi'], df['rf_y'])]
+    # lh first, then rh: the Algonauts files are hstack(lh, rh), so both layouts share one voxel order
+    df = df.sort_values('hemisphere', kind='stable').reset_index(drop=True)
+    df.insert(0, 'voxel', np.arange(len(df)))
+    cols = ['voxel', 'voxel_type', 'roi', 'roi_label', 'hemisphere']
+    return df[cols + [c for c in df.columns if c not in cols]]
+
+def _null_voxels(n:int, seed:int) -> list:
+    "Voxels without any signal: pure noise around an offset (their own random stream, so they change no other voxel)."
+    rng = np.random.default_rng([seed, 5])
+    return [dict(voxel_type='null', roi='', rf_x=np.nan, rf_y=np.nan, rf_size=np.nan,
+                 hemisphere='rh' if rng.uniform() < 0.5 else 'lh', exponent=1.0,
+                 gain=float(np.exp(rng.normal(0, 0.3))), offset=rng.normal(0, 0.3), snr=0.0) for _ in range(n)]
+
+def _signal_voxels(n_voxels:int, seed:int) -> list:
+    "Parameters of `n_voxels` voxels of the five ROIs' four signal types, in ROI order."
     rng = np.random.default_rng([seed, 1])
     counts = {r: int(np.floor(s * n_voxels)) for r, s in ROI_SHARES.items()}
     counts['V1'] += n_voxels - sum(counts.values())
@@ -370,19 +405,7 @@ def make_voxels(n_voxels:int, # number of voxels
             lo, hi = SNR_RANGE[vt]
             v['snr'] = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))     # ncsnr: signal sd / noise sd, log-uniform
             rows.append(v)
-    df = pd.DataFrame(rows)
-    df['ncsnr'] = df['snr']
-    # single trials have variance gain² (betas are z-scored per voxel in NSD), split into signal and noise by the SNR
-    df['signal_sd'] = df['gain'] * df['snr'] / np.sqrt(1 + df['snr'] ** 2)
-    df['noise_sd'] = df['gain'] / np.sqrt(1 + df['snr'] ** 2)
-    df['noise_ceiling'] = df['snr'] ** 2 / (df['snr'] ** 2 + 1 / n_repeats)
-    label = dict(V4='hV4', FFA='FFA-1', EBA='EBA', VWFA='VWFA-1', PPA='PPA')
-    df['roi_label'] = [label.get(r, r + ('v' if y < 0.5 else 'd')) for r, y in zip(df['roi'], df['rf_y'])]
-    # lh first, then rh: the Algonauts files are hstack(lh, rh), so both layouts share one voxel order
-    df = df.sort_values('hemisphere', kind='stable').reset_index(drop=True)
-    df.insert(0, 'voxel', np.arange(len(df)))
-    cols = ['voxel', 'voxel_type', 'roi', 'roi_label', 'hemisphere']
-    return df[cols + [c for c in df.columns if c not in cols]]
+    return rows
 
 # %% ../nbs/02_synth.ipynb #d26fcd03
 class _VisualSystem:
@@ -442,6 +465,24 @@ def simulate_responses(images, # uint8 RGB arrays (or PIL images / paths)
     return (voxels['offset'].to_numpy(float) + voxels['signal_sd'].to_numpy(float) * z).astype(np.float32)
 
 # %% ../nbs/02_synth.ipynb #cf5b784b
+FEATURE_SPACES = {   # the generative feature spaces: what each voxel type really responds to (columns)
+    'early': tuple(f'energy_sf{sf:g}_ori{o:g}_y{y}_x{x}' for sf in SPATIAL_FREQS for o in ORIENTATIONS
+                   for y in range(GRID) for x in range(GRID)),
+    'mid': tuple(f'{m}_y{y}_x{x}' for m in MID_MAPS for y in range(GRID) for x in range(GRID)),
+    'category': CATEGORIES + ('contrast',),
+    'scene': ('house', 'outdoor', 'indoor', 'background', 'contrast'),
+}
+_HIGH_COLUMNS = {k: [HIGH_FEATURES.index(c) for c in FEATURE_SPACES[k]] for k in ('category', 'scene')}
+
+def _space_rows(feats:list) -> dict:
+    "The rows of the four generative feature spaces for a list of `image_features` (float32)."
+    high = np.stack([f['high'] for f in feats])
+    return dict(early=np.stack([f['energy'].ravel() for f in feats]).astype(np.float32),
+                mid=np.stack([f['mid'].ravel() for f in feats]).astype(np.float32),
+                category=high[:, _HIGH_COLUMNS['category']].astype(np.float32),
+                scene=high[:, _HIGH_COLUMNS['scene']].astype(np.float32))
+
+# %% ../nbs/02_synth.ipynb #9494941d
 _WORKER = {}
 
 def _init_worker(voxels, size, seed, names):
@@ -461,7 +502,7 @@ def _render_chunk(indices):
         seen = np.asarray(Image.open(buf).convert('RGB'))       # the voxels see the saved (compressed) image
         scenes.append(scene); feats.append(image_features(seen, scene))
     with threadpool_limits(1):   # one BLAS thread: fast beside other workers, and the same sums serial or parallel
-        return scenes, w['vs'].drive(feats).astype(np.float32)
+        return scenes, w['vs'].drive(feats).astype(np.float32), _space_rows(feats)
 
 def _noisy_mean(signal, noise_sd, n_repeats, seed, stream, repeats_out=None, chunk=256):
     "Mean of `n_repeats` noisy trials per image (trials written to `repeats_out` when given); chunked, so deterministic."
@@ -477,127 +518,287 @@ def _noisy_mean(signal, noise_sd, n_repeats, seed, stream, repeats_out=None, chu
 
 _MASK_CLASSES = {
     'prf-visualrois': {0: 'Unknown', 1: 'V1v', 2: 'V1d', 3: 'V2v', 4: 'V2d', 5: 'V3v', 6: 'V3d', 7: 'hV4'},
-    'floc-faces': {0: 'Unknown', 1: 'OFA', 2: 'FFA-1', 3: 'FFA-2', 4: 'mTL-faces', 5: 'aTL-faces'},
     'floc-bodies': {0: 'Unknown', 1: 'EBA', 2: 'FBA-1', 3: 'FBA-2', 4: 'mTL-bodies'},
+    'floc-faces': {0: 'Unknown', 1: 'OFA', 2: 'FFA-1', 3: 'FFA-2', 4: 'mTL-faces', 5: 'aTL-faces'},
     'floc-places': {0: 'Unknown', 1: 'OPA', 2: 'PPA', 3: 'RSC'},
     'floc-words': {0: 'Unknown', 1: 'OWFA', 2: 'VWFA-1', 3: 'VWFA-2', 4: 'mfs-words', 5: 'mTL-words'},
+    'streams': {0: 'Unknown', 1: 'early', 2: 'midventral', 3: 'midlateral', 4: 'midparietal', 5: 'ventral',
+                6: 'lateral', 7: 'parietal'},
 }
+_STREAM = dict(V1='early', V2='early', V4='midventral', FFA='ventral', VWFA='ventral', PPA='ventral', EBA='lateral')
 
 def _save_npy(path, a):
     np.save(path, np.ascontiguousarray(a))
 
-# %% ../nbs/02_synth.ipynb #04b7c251
+def _save_mapping(path, mapping:dict):
+    "A dict in a 0-d object .npy, pickled the way numpy 1.x did (as in the Algonauts release)."
+    arr = np.empty((), dtype=object); arr[()] = dict(mapping)
+    body = pickle.dumps(arr, protocol=3).replace(b'cnumpy._core.multiarray\n', b'cnumpy.core.multiarray\n')
+    with open(path, 'wb') as f:
+        np.lib.format.write_array_header_1_0(f, {'descr': '|O', 'fortran_order': False, 'shape': ()})
+        f.write(body)
+
+# %% ../nbs/02_synth.ipynb #78ad1820
+def _scale_config(scale) -> dict:
+    "The sizes of a named scale (`SCALES`), or of a custom dict with the same keys."
+    if isinstance(scale, str): return dict(SCALES[check_choice(scale, SCALES, 'scale', "(or a dict like SCALES['tiny'])")])
+    cfg = dict(scale)
+    missing = set(SCALES['tiny']) - set(cfg)
+    if missing: raise ConfigError(f"a custom scale needs the keys {sorted(SCALES['tiny'])}; missing {sorted(missing)}")
+    return cfg
+
+def _image_names(root:Path, layout:str, n_train:int, n_test:int, seed:int, subject:str='subj01') -> tuple:
+    "(folders, image paths: training then test) of a dataset under `root`; the folders are created."
+    if layout == 'zenodo':
+        dirs = dict(train=root / 'trainingIMG', test=root / 'testIMG', fmri=root / 'trainingfMRI')
+        wd = max(4, len(str(max(n_train, n_test))))
+        names = [dirs['train'] / f"train_{i + 1:0{wd}d}.jpg" for i in range(n_train)]
+        names += [dirs['test'] / f"test_{i + 1:0{wd}d}.jpg" for i in range(n_test)]
+    else:
+        subj = root / subject
+        dirs = dict(train=subj / 'training_split' / 'training_images', test=subj / 'test_split' / 'test_images',
+                    fmri=subj / 'training_split' / 'training_fmri', masks=subj / 'roi_masks')
+        nsd = np.random.default_rng([seed, 4]).choice(73000, n_train + n_test, replace=False)   # NSD has 73,000 images
+        tr_ids, te_ids = np.sort(nsd[:n_train]), np.sort(nsd[n_train:])
+        names = [dirs['train'] / f"train-{i + 1:04d}_nsd-{k:05d}.png" for i, k in enumerate(tr_ids)]
+        names += [dirs['test'] / f"test-{i + 1:04d}_nsd-{k:05d}.png" for i, k in enumerate(te_ids)]
+    for d in dirs.values(): d.mkdir(parents=True, exist_ok=True)
+    return dirs, names
+
+def _render_images(voxels:pd.DataFrame, size:int, seed:int, names:list, n_jobs:int, progress:bool) -> tuple:
+    "Render and save every image (in parallel, order-preserving); return (scenes, drives, feature spaces)."
+    n_img = len(names)
+    chunk = max(1, min(32, n_img // (4 * n_jobs) or 1))
+    chunks = [range(s, min(s + chunk, n_img)) for s in range(0, n_img, chunk)]
+    bar = tqdm(total=n_img, desc=f"simulating {n_img} images", disable=not progress)
+    results = []
+    if n_jobs == 1:
+        _init_worker(voxels, size, seed, names)
+        for c in chunks: results.append(_render_chunk(c)); bar.update(len(c))
+    else:
+        ctx = mp.get_context('fork') if 'fork' in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(voxels, size, seed, names)) as ex:
+            for c, r in zip(chunks, ex.map(_render_chunk, chunks)): results.append(r); bar.update(len(c))
+    bar.close()
+    scenes = [s for r in results for s in r[0]]
+    drive = np.concatenate([r[1] for r in results])
+    spaces = {k: np.concatenate([r[2][k] for r in results]) for k in FEATURE_SPACES}
+    return scenes, drive, spaces
+
+def _signal(drive:np.ndarray, voxels:pd.DataFrame, n_train:int) -> np.ndarray:
+    "Noise-free responses from drives (compressed, z-scored on the training images, scaled); in voxel blocks: bounded memory."
+    n_vox = drive.shape[1]
+    signal = np.empty(drive.shape, np.float32)
+    voxels['drive_mean'], voxels['drive_sd'] = 0.0, 1.0
+    for b in range(0, n_vox, 1024):
+        blk = slice(b, b + 1024)
+        comp = _compress(drive[:, blk].astype(np.float64), voxels.iloc[blk])
+        mu, sd = comp[:n_train].mean(0), comp[:n_train].std(0)
+        sd[sd == 0] = 1.0
+        voxels.iloc[blk, voxels.columns.get_loc('drive_mean')] = mu
+        voxels.iloc[blk, voxels.columns.get_loc('drive_sd')] = sd
+        signal[:, blk] = voxels['offset'].to_numpy()[blk] + voxels['signal_sd'].to_numpy()[blk] * (comp - mu) / sd
+    return signal
+
+def _measure(signal:np.ndarray, voxels:pd.DataFrame, n_train:int, n_repeats:int, seed:int, repeats_path:Path) -> tuple:
+    "Noisy trials: the training trials go to `repeats_path` (a memmap); returns the mean responses (train, test)."
+    noise_sd = voxels['noise_sd'].to_numpy()
+    repeats_path.parent.mkdir(parents=True, exist_ok=True)
+    repeats = np.lib.format.open_memmap(repeats_path, 'w+', np.float32, (n_repeats, n_train, signal.shape[1]))
+    train = _noisy_mean(signal[:n_train], noise_sd, n_repeats, seed, 2, repeats)
+    repeats.flush(); del repeats
+    test = _noisy_mean(signal[n_train:], noise_sd, n_repeats, seed, 3)
+    return train, test
+
+def _mask_labels(voxels:pd.DataFrame) -> dict:
+    "Integer label of every voxel in each ROI class of the Algonauts release (0 = not in that class)."
+    out = {}
+    for cls, mapping in _MASK_CLASSES.items():
+        code = {name: k for k, name in mapping.items() if k}
+        names = voxels['roi'].map(_STREAM).fillna('') if cls == 'streams' else voxels['roi_label']
+        out[cls] = np.array([code.get(n, 0) for n in names], dtype=np.int64)
+    return out
+
+def _write_algonauts(dirs:dict, voxels:pd.DataFrame, train:np.ndarray, vertices:np.ndarray|None=None):
+    "Training responses per hemisphere and the ROI masks; with `vertices` also the fsaverage-space masks of the release."
+    lh = (voxels['hemisphere'] == 'lh').to_numpy()
+    _save_npy(dirs['fmri'] / 'lh_training_fmri.npy', train[:, lh]); _save_npy(dirs['fmri'] / 'rh_training_fmri.npy', train[:, ~lh])
+    for cls, idx in _mask_labels(voxels).items():
+        for hemi, sel in (('lh', lh), ('rh', ~lh)):
+            _save_npy(dirs['masks'] / f"{hemi}.{cls}_challenge_space.npy", idx[sel])
+            if vertices is not None:
+                full = np.zeros(FSAVERAGE_N_VERTICES, np.int64); full[vertices[sel]] = idx[sel]
+                _save_npy(dirs['masks'] / f"{hemi}.{cls}_fsaverage_space.npy", full)
+        _save_mapping(dirs['masks'] / f"mapping_{cls}.npy", _MASK_CLASSES[cls])   # a pickled dict, as in the release
+    if vertices is not None:
+        for hemi, sel in (('lh', lh), ('rh', ~lh)):
+            full = np.zeros(FSAVERAGE_N_VERTICES, np.int64); full[vertices[sel]] = 1
+            _save_npy(dirs['masks'] / f"{hemi}.all-vertices_fsaverage_space.npy", full)
+
+def _write_zenodo(dirs:dict, heldout:Path, voxels:pd.DataFrame, train:np.ndarray, test:np.ndarray):
+    "The original study's files: the mean responses and a voxel table; the test responses go to `heldout`."
+    _save_npy(dirs['fmri'] / 'training.npy', train)
+    voxels[['voxel', 'hemisphere', 'roi', 'voxel_type']].to_csv(dirs['fmri'] / 'voxels.csv', index=False)
+    _save_npy(heldout / 'test_responses.npy', test)
+
+def _write_truth(root:Path, heldout:Path, voxels:pd.DataFrame, signal_test:np.ndarray, spaces:dict, scenes:list,
+                 names:list, meta:dict, scenes_path:Path|None=None):
+    "The ground truth: noise-free test signal, voxel parameters, generative feature spaces, scene descriptions."
+    _save_npy(heldout / 'test_signal.npy', signal_test)
+    voxels.to_csv(heldout / 'voxel_truth.csv', index=False)
+    (heldout / 'feature_spaces').mkdir(exist_ok=True)
+    for name, x in spaces.items(): _save_npy(heldout / 'feature_spaces' / f'{name}.npy', x)
+    (heldout / 'feature_spaces' / 'columns.json').write_text(json.dumps({k: list(v) for k, v in FEATURE_SPACES.items()}))
+    n_train = meta['n_train']
+    rel = [p.relative_to(root).as_posix() for p in names]
+    meta = dict(meta, images=[dict(file=f, split='train' if i < n_train else 'test', **s) for i, (f, s) in enumerate(zip(rel, scenes))])
+    (scenes_path or root / 'scenes.json').write_text(json.dumps(meta, indent=1))
+
+# %% ../nbs/02_synth.ipynb #32fa40de
+def read_voxel_truth(path, # a `voxel_truth.csv` written by `make_dataset` / `make_release`
+                    )->pd.DataFrame: # the table, with '' (not NaN) where a voxel has no ROI (null voxels)
+    "Read a ground-truth voxel table: type 'null' stays 'null', '' where a voxel has no ROI, NaN where a number does not apply."
+    df = pd.read_csv(path, keep_default_na=False, na_values=[''])   # keep the type 'null' (pandas reads it as NaN)
+    for col in ('voxel_type', 'roi', 'roi_label', 'hemisphere'):
+        if col in df: df[col] = df[col].fillna('').astype(str)
+    return df
+
+# %% ../nbs/02_synth.ipynb #7c003bad
 def make_dataset(out,                 # folder to create (must not exist or be empty, unless `overwrite`)
                  scale:str="small",   # 'tiny' | 'small' | 'full' (see `SCALES`), or a dict with the same keys
                  seed:int=0,          # same seed → byte-identical dataset
-                 layout:str="seed",   # 'seed' (trainingIMG/, testIMG/, trainingfMRI/) or 'algonauts' (subj01/...)
+                 layout:str="zenodo", # 'zenodo' (trainingIMG/, testIMG/, trainingfMRI/; old name 'seed') or 'algonauts' (subj01/...)
                  n_repeats:int=3,     # noisy trials per image; the released responses are their mean
                  overwrite:bool=False,# replace an existing non-empty `out`
                  progress:bool=True,  # show a tqdm progress bar
                  n_jobs:int|None=None,# worker processes for the images (None: min(2, CPUs)); results do not depend on it
+                 null_share:float=NULL_SHARE, # fraction of null voxels (no signal, noise ceiling 0)
                 )->Path:              # the dataset folder
-    "Generate a simulated NSD-shaped dataset with known ground truth in the seed's or the Algonauts layout."
-    if isinstance(scale, str):
-        if scale not in SCALES: raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(map(repr, SCALES))}, or a dict like SCALES['tiny']")
-        cfg = SCALES[scale]
-    else:
-        cfg = dict(scale)
-        missing = set(SCALES['tiny']) - set(cfg)
-        if missing: raise ValueError(f"a custom scale needs the keys {sorted(SCALES['tiny'])}; missing {sorted(missing)}")
-    if layout not in ('seed', 'algonauts'): raise ValueError(f"unknown layout {layout!r}: use 'seed' or 'algonauts'")
-    if n_repeats < 1: raise ValueError(f"n_repeats must be at least 1, got {n_repeats}")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise FileExistsError(f"{out} already exists and is not an empty folder: choose another folder, "
-                              "or pass overwrite=True (CLI: --overwrite) to replace it")
+    "Generate a simulated NSD-shaped dataset with known ground truth in the original study's or the Algonauts layout."
+    cfg, layout = _scale_config(scale), check_layout(layout)
+    if n_repeats < 1: raise ConfigError(f"n_repeats must be at least 1, got {n_repeats}")
     n_train, n_test, size, n_vox = cfg['n_train'], cfg['n_test'], cfg['image_size'], cfg['n_voxels']
     n_jobs = n_jobs or min(2, os.cpu_count() or 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists(): shutil.rmtree(tmp)
-    try:
-        voxels = make_voxels(n_vox, seed, n_repeats)
-        # ------------------------------------------------ file names
-        if layout == 'seed':
-            dirs = dict(train=tmp / 'trainingIMG', test=tmp / 'testIMG', fmri=tmp / 'trainingfMRI')
-            wd = max(4, len(str(max(n_train, n_test))))
-            names = [dirs['train'] / f"train_{i + 1:0{wd}d}.jpg" for i in range(n_train)]
-            names += [dirs['test'] / f"test_{i + 1:0{wd}d}.jpg" for i in range(n_test)]
+    with atomic_dir(out, overwrite=overwrite) as tmp:       # renamed into place only when complete
+        voxels = make_voxels(n_vox, seed, n_repeats, null_share)
+        dirs, names = _image_names(tmp, layout, n_train, n_test, seed)
+        heldout = tmp / 'heldout'; heldout.mkdir()
+        scenes, drive, spaces = _render_images(voxels, size, seed, names, n_jobs, progress)
+        signal = _signal(drive, voxels, n_train); del drive
+        train, test = _measure(signal, voxels, n_train, n_repeats, seed, dirs['fmri'] / 'repeats.npy')
+        if layout == 'zenodo': _write_zenodo(dirs, heldout, voxels, train, test)
         else:
-            subj = tmp / 'subj01'
-            dirs = dict(train=subj / 'training_split' / 'training_images', test=subj / 'test_split' / 'test_images',
-                        fmri=subj / 'training_split' / 'training_fmri', masks=subj / 'roi_masks')
-            nsd = np.random.default_rng([seed, 4]).choice(73000, n_train + n_test, replace=False)
-            tr_ids, te_ids = np.sort(nsd[:n_train]), np.sort(nsd[n_train:])
-            names = [dirs['train'] / f"train-{i + 1:04d}_nsd-{k:05d}.png" for i, k in enumerate(tr_ids)]
-            names += [dirs['test'] / f"test-{i + 1:04d}_nsd-{k:05d}.png" for i, k in enumerate(te_ids)]
-        for d in dirs.values(): d.mkdir(parents=True)
-        (tmp / 'heldout').mkdir()
-        # ------------------------------------------------ images → drives (parallel, order-preserving)
-        n_img = n_train + n_test
-        chunk = max(1, min(32, n_img // (4 * n_jobs) or 1))
-        chunks = [range(s, min(s + chunk, n_img)) for s in range(0, n_img, chunk)]
-        bar = tqdm(total=n_img, desc=f"simulating {n_img} images", disable=not progress)
-        results = []
-        if n_jobs == 1:
-            _init_worker(voxels, size, seed, names)
-            for c in chunks: results.append(_render_chunk(c)); bar.update(len(c))
-        else:
-            ctx = mp.get_context('fork') if 'fork' in mp.get_all_start_methods() else None
-            with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(voxels, size, seed, names)) as ex:
-                for c, r in zip(chunks, ex.map(_render_chunk, chunks)): results.append(r); bar.update(len(c))
-        bar.close()
-        scenes = [s for r in results for s in r[0]]
-        drive = np.concatenate([r[1] for r in results])
-        del results
-        # ------------------------------------------------ drives → noise-free responses (in voxel blocks: bounded memory)
-        signal = np.empty(drive.shape, np.float32)
-        voxels['drive_mean'], voxels['drive_sd'] = 0.0, 1.0
-        for b in range(0, n_vox, 1024):
-            blk = slice(b, b + 1024)
-            comp = _compress(drive[:, blk].astype(np.float64), voxels.iloc[blk])
-            mu, sd = comp[:n_train].mean(0), comp[:n_train].std(0)
-            sd[sd == 0] = 1.0
-            voxels.iloc[blk, voxels.columns.get_loc('drive_mean')] = mu
-            voxels.iloc[blk, voxels.columns.get_loc('drive_sd')] = sd
-            signal[:, blk] = voxels['offset'].to_numpy()[blk] + voxels['signal_sd'].to_numpy()[blk] * (comp - mu) / sd
-        del drive, comp
-        noise_sd = voxels['noise_sd'].to_numpy()
-        rep_path = dirs['fmri'] / 'repeats.npy'
-        repeats = np.lib.format.open_memmap(rep_path, 'w+', np.float32, (n_repeats, n_train, n_vox))
-        train = _noisy_mean(signal[:n_train], noise_sd, n_repeats, seed, 2, repeats)
-        if repeats is not None: repeats.flush(); del repeats
-        test = _noisy_mean(signal[n_train:], noise_sd, n_repeats, seed, 3)
-        # ------------------------------------------------ write
-        lh = (voxels['hemisphere'] == 'lh').to_numpy()
-        if layout == 'seed':
-            _save_npy(dirs['fmri'] / 'training.npy', train)
-            voxels[['voxel', 'hemisphere', 'roi', 'voxel_type']].to_csv(dirs['fmri'] / 'voxels.csv', index=False)
-            _save_npy(tmp / 'heldout' / 'test_responses.npy', test)
-        else:
-            _save_npy(dirs['fmri'] / 'lh_training_fmri.npy', train[:, lh]); _save_npy(dirs['fmri'] / 'rh_training_fmri.npy', train[:, ~lh])
-            _save_npy(tmp / 'heldout' / 'lh_test_fmri.npy', test[:, lh]); _save_npy(tmp / 'heldout' / 'rh_test_fmri.npy', test[:, ~lh])
-            for cls, mapping in _MASK_CLASSES.items():
-                code = {name: k for k, name in mapping.items()}
-                idx = np.array([code.get(lab, 0) for lab in voxels['roi_label']], dtype=np.int64)
-                for hemi, sel in (('lh', lh), ('rh', ~lh)):
-                    _save_npy(dirs['masks'] / f"{hemi}.{cls}_challenge_space.npy", idx[sel])
-                np.save(dirs['masks'] / f"mapping_{cls}.npy", mapping, allow_pickle=True)   # a pickled dict, as in the real release
-        _save_npy(tmp / 'heldout' / 'test_signal.npy', signal[n_train:])
-        voxels.to_csv(tmp / 'heldout' / 'voxel_truth.csv', index=False)
-        rel = [str(p.relative_to(tmp)) for p in names]
+            _write_algonauts(dirs, voxels, train)
+            lh = (voxels['hemisphere'] == 'lh').to_numpy()
+            _save_npy(heldout / 'lh_test_fmri.npy', test[:, lh]); _save_npy(heldout / 'rh_test_fmri.npy', test[:, ~lh])
         meta = dict(generator='img2brain.synth.make_dataset', scale=scale if isinstance(scale, str) else 'custom',
                     seed=seed, layout=layout, n_repeats=n_repeats, image_size=size, n_train=n_train, n_test=n_test,
-                    n_voxels=n_vox, categories=list(CATEGORIES),
-                    images=[dict(file=f, split='train' if i < n_train else 'test', **s) for i, (f, s) in enumerate(zip(rel, scenes))])
-        (tmp / 'scenes.json').write_text(json.dumps(meta, indent=1))
-        # ------------------------------------------------ swap into place
-        if out.exists():
-            if out.is_dir(): shutil.rmtree(out)
-            else: out.unlink()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+                    n_voxels=n_vox, null_share=null_share, categories=list(CATEGORIES))
+        _write_truth(tmp, heldout, voxels, signal[n_train:], spaces, scenes, names, meta)
+    return Path(out)
+
+# %% ../nbs/02_synth.ipynb #75e671e9
+FSAVERAGE_N_VERTICES = 163842    # vertices per hemisphere of fsaverage
+FSAVERAGE5_N_VERTICES = 10242    # fsaverage5 = the first 10,242 of them
+
+# (images, voxels) of each simulated subject relative to the scale: subjects differ like the real ones do
+SUBJECT_SIZES = {1: (1.0, 1.0), 2: (0.92, 0.9), 3: (0.92, 0.95), 4: (0.89, 0.85),
+                 5: (1.0, 0.92), 6: (0.92, 0.97), 7: (1.0, 0.88), 8: (0.89, 0.93)}
+
+# centre of each ROI on the left pial surface (x, y, z in mm, roughly MNI; mirrored in x for the right hemisphere)
+ROI_CENTRES = {'V1v': (-8, -88, -4), 'V1d': (-8, -92, 8), 'V2v': (-12, -84, -14), 'V2d': (-10, -92, 20),
+               'hV4': (-30, -78, -14), 'FFA-1': (-40, -52, -20), 'VWFA-1': (-46, -58, -12), 'EBA': (-48, -72, 2),
+               'PPA': (-26, -44, -10)}
+
+def _fsaverage5_pial() -> dict:
+    "Pial vertex coordinates of fsaverage5 per hemisphere, from nilearn's bundled meshes (no download)."
+    from nilearn.datasets import load_fsaverage
+    mesh = load_fsaverage('fsaverage5')['pial']
+    return {'lh': np.asarray(mesh.parts['left'].coordinates), 'rh': np.asarray(mesh.parts['right'].coordinates)}
+
+def place_on_fsaverage(voxels:pd.DataFrame, # the voxel table (`make_voxels`)
+                       seed:int=0,          # random seed (order within an ROI, null voxels)
+                      )->pd.DataFrame:      # a copy with `fsaverage_vertex`, sorted by hemisphere then vertex
+    "Put every voxel on an fsaverage5 vertex of its hemisphere in an anatomically plausible place."
+    rng = np.random.default_rng([seed, 6])
+    coords = _fsaverage5_pial()
+    vertex = np.full(len(voxels), -1)
+    for hemi, xyz in coords.items():
+        in_hemi = (voxels['hemisphere'] == hemi).to_numpy()
+        if in_hemi.sum() > FSAVERAGE5_N_VERTICES:
+            raise ConfigError(f'{in_hemi.sum():,} voxels in {hemi} do not fit on the {FSAVERAGE5_N_VERTICES:,} vertices of fsaverage5')
+        free = np.ones(len(xyz), bool)
+        for label, (x, y, z) in ROI_CENTRES.items():
+            idx = np.flatnonzero(in_hemi & (voxels['roi_label'] == label).to_numpy())
+            if not len(idx): continue
+            d = np.linalg.norm(xyz - np.array([x if hemi == 'lh' else -x, y, z]), axis=1)
+            d[~free] = np.inf
+            take = np.argsort(d, kind='stable')[:len(idx)]
+            free[take] = False
+            rows = voxels.iloc[idx]
+            if rows['rf_x'].notna().all():   # retinotopy: the most foveal voxels nearest the occipital pole
+                ecc = np.hypot(rows['rf_x'] - 0.5, rows['rf_y'] - 0.5).to_numpy()
+                idx, take = idx[np.argsort(ecc, kind='stable')], take[np.argsort(xyz[take, 1], kind='stable')]
+            else: idx = rng.permutation(idx)
+            vertex[idx] = take
+        rest = np.flatnonzero(in_hemi & (vertex < 0))            # null voxels (and any label without a centre)
+        pool = np.flatnonzero(free & (xyz[:, 1] > -40))           # further forward than visual cortex
+        if len(pool) < len(rest): pool = np.flatnonzero(free)
+        vertex[rest] = rng.choice(pool, len(rest), replace=False)
+    out = voxels.assign(fsaverage_vertex=vertex).sort_values(['hemisphere', 'fsaverage_vertex'], kind='stable')
+    return out.reset_index(drop=True).assign(voxel=np.arange(len(out)))
+
+# %% ../nbs/02_synth.ipynb #bfe1c408
+def _release_subject(root:Path, heldout:Path, subject:int, cfg:dict, seed:int, n_repeats:int, null_share:float,
+                     n_jobs:int, progress:bool) -> dict:
+    "Write one simulated subject in the release format (+ its held-out files); return its sizes."
+    name = f'subj{subject:02d}'
+    f_img, f_vox = SUBJECT_SIZES.get(subject, (1.0, 1.0))
+    n_train, n_test = max(2, round(cfg['n_train'] * f_img)), max(1, round(cfg['n_test'] * f_img))
+    n_vox = max(8, round(cfg['n_voxels'] * f_vox))
+    sseed = seed + 1000 * (subject - 1)          # subj01 draws what make_dataset(seed=seed) draws
+    voxels = place_on_fsaverage(make_voxels(n_vox, sseed, n_repeats, null_share), sseed)
+    dirs, names = _image_names(root, 'algonauts', n_train, n_test, sseed, name)
+    held = heldout / name
+    held.mkdir(parents=True)
+    scenes, drive, spaces = _render_images(voxels, cfg['image_size'], sseed, names, n_jobs, progress)
+    signal = _signal(drive, voxels, n_train); del drive
+    train, test = _measure(signal, voxels, n_train, n_repeats, sseed,
+                           held / 'training_split' / 'training_fmri' / 'repeats.npy')
+    vertices = voxels['fsaverage_vertex'].to_numpy()
+    _write_algonauts(dirs, voxels, train, vertices)
+    lh = (voxels['hemisphere'] == 'lh').to_numpy()
+    nc = voxels['noise_ceiling'].to_numpy(np.float32)      # a fraction, as the organisers store it
+    for kind, values in (('test_fmri', test), ('noise_ceiling', nc[None])):
+        (held / 'test_split' / kind).mkdir(parents=True)
+        for hemi, sel in (('lh', lh), ('rh', ~lh)):
+            _save_npy(held / 'test_split' / kind / f'{hemi}_{kind}.npy', values[:, sel] if kind == 'test_fmri' else values[0, sel])
+    meta = dict(generator='img2brain.synth.make_release', subject=name, seed=sseed, n_repeats=n_repeats,
+                image_size=cfg['image_size'], n_train=n_train, n_test=n_test, n_voxels=n_vox, null_share=null_share,
+                n_lh=int(lh.sum()), n_rh=int((~lh).sum()), categories=list(CATEGORIES))
+    _write_truth(root, held, voxels, signal[n_train:], spaces, scenes, names, meta, held / 'scenes.json')
+    return dict(subject=name, n_train=n_train, n_test=n_test, n_lh=int(lh.sum()), n_rh=int((~lh).sum()))
+
+def make_release(out,                   # folder to create: subjNN/ folders (the release) + heldout/
+                 subjects=(1, 2),       # subject numbers (1–8 have their own sizes, see `SUBJECT_SIZES`)
+                 scale:str='tiny',      # 'tiny' | 'small' | 'full', or a dict like `SCALES['tiny']` (sizes of subject 1)
+                 seed:int=0,            # same seed → byte-identical release
+                 n_repeats:int=3,       # noisy trials per image
+                 overwrite:bool=False,  # replace an existing non-empty `out`
+                 progress:bool=True,    # show progress bars
+                 n_jobs:int|None=None,  # worker processes for the images (None: min(2, CPUs))
+                 null_share:float=NULL_SHARE, # fraction of null voxels per subject
+                )->Path:                # the release folder
+    "Generate a simulated Algonauts 2023 release of several subjects of different sizes, with held-out test data."
+    cfg = _scale_config(scale)
+    subjects = [int(s) for s in ([subjects] if np.isscalar(subjects) else subjects)]
+    if not subjects or len(set(subjects)) != len(subjects) or min(subjects) < 1 or max(subjects) > 99:
+        raise ConfigError(f'subjects must be distinct numbers from 1 to 99, got {subjects}')
+    if n_repeats < 1: raise ConfigError(f"n_repeats must be at least 1, got {n_repeats}")
+    n_jobs = n_jobs or min(2, os.cpu_count() or 1)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        sizes = [_release_subject(tmp, tmp / 'heldout', s, cfg, seed, n_repeats, null_share, n_jobs, progress)
+                 for s in sorted(subjects)]
+        pd.DataFrame(sizes).to_csv(tmp / 'heldout' / 'subjects.csv', index=False)
+    return Path(out)

@@ -1,5 +1,5 @@
 """End-to-end tests of the `img2brain` command, run as a user would: in a subprocess, on data it generates itself."""
-import json, os, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys, zipfile
 from pathlib import Path
 
 import numpy as np
@@ -65,16 +65,28 @@ def test_info_bad_input_exit_2(work, tmp_path):
 def test_layers():
     out = cli("layers", "alexnet").stdout.split()
     assert "features.12" in out and "classifier.6" in out
-    r = cli("layers", "not_a_cnn", check=False)
-    assert r.returncode != 0
+    r = cli("layers", "alexnett", check=False)
+    assert r.returncode == 2 and "unknown CNN 'alexnett'" in r.stderr and "Did you mean 'alexnet'" in r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_layers_into_a_closed_pipe_is_quiet():
+    r = subprocess.run(f"'{EXE}' layers resnet50 | head -n 3", shell=True, capture_output=True, text=True, timeout=600)
+    assert len(r.stdout.splitlines()) == 3
+    assert "BrokenPipeError" not in r.stderr and "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
 
 
 def test_run_predict_score_seed_layout(work, tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     r = cli("run", work / "seed", "--out", out, "--weights", "random", "--pca", "20",
             "--models", "linear,ridge,lasso,enet,knn,tree,ridgecv", "--cache-dir", cache, "-q")
-    assert "best:" in r.stdout and "ridgecv" in r.stdout
+    assert "best:" in r.stdout and "ridgecv" in r.stdout and "n_significant" in r.stdout
     summary = json.loads((out / "summary.json").read_text())
+    # statistics are on by default: a CI per model, p and q per voxel
+    import pandas as pd
+    table, voxels = pd.read_csv(out / "results.csv"), pd.read_csv(out / "voxels.csv")
+    assert ((table.median_r_ci_low <= table.median_r) & (table.median_r <= table.median_r_ci_high)).all()
+    assert len(voxels) == 200 and {"p_ridge", "q_ridge", "r_ridge"} <= set(voxels.columns)
     pred = np.load(out / "predictions" / "test_pred.npy")
     assert pred.shape == (24, 200) and pred.dtype == np.float32
     assert len(summary["results"]) == 7
@@ -93,12 +105,25 @@ def test_run_predict_score_seed_layout(work, tmp_path):
 
 
 def test_run_algonauts_layout(work, tmp_path):
-    out = tmp_path / "out"
+    out, cache = tmp_path / "out", tmp_path / "cache"
     cli("run", work / "alg", "--out", out, "--weights", "random", "--pca", "10", "--models", "ridge,ridgecv",
-        "--cache-dir", tmp_path / "cache", "-q")
+        "--permutations", "0", "--cache-dir", cache, "-q")
     lh = np.load(out / "predictions" / "lh_pred_test.npy")
     rh = np.load(out / "predictions" / "rh_pred_test.npy")
     assert lh.dtype == rh.dtype == np.float32 and lh.shape[1] + rh.shape[1] == 200
+    assert sorted(os.listdir(out / "predictions")) == ["lh_pred_test.npy", "rh_pred_test.npy"]   # no concatenated copy
+    with zipfile.ZipFile(out / "algonauts_submission.zip") as z:
+        assert sorted(z.namelist()) == ["subj01/lh_pred_test.npy", "subj01/rh_pred_test.npy"]
+    # predict on an Algonauts model writes the lh/rh pair, equal to the run's
+    test_images = work / "alg" / "subj01" / "test_split" / "test_images"
+    cli("predict", out / "model", test_images, "--out", tmp_path / "pred", "--cache-dir", cache, "-q")
+    np.testing.assert_allclose(np.load(tmp_path / "pred" / "lh_pred_test.npy"), lh, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.load(tmp_path / "pred" / "rh_pred_test.npy"), rh, rtol=1e-4, atol=1e-4)
+    r = cli("predict", out / "model", test_images, "--out", tmp_path / "p.npy", check=False)
+    assert r.returncode == 2 and "give a folder" in r.stderr
+    # score against the simulated held-out responses: the challenge's number
+    s = cli("score", out, work / "alg").stdout
+    assert "score_mean" in s and "subj01" in s and "all" in s
 
 
 def test_run_bad_input_writes_nothing(work, tmp_path):
@@ -127,3 +152,98 @@ def test_unknown_layer_exit_2(work, tmp_path):
     r = cli("features", work / "seed", "--out", tmp_path / "f", "--weights", "random", "--layers", "features.99",
             "-q", check=False)
     assert r.returncode == 2 and "features.99" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_user_errors_are_one_line(work, tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    r = cli("run", work / "seed", "--out", tmp_path / "a_file", "--weights", "random", check=False)
+    assert r.returncode == 2 and "is an existing file" in r.stderr and r.stderr.count("\n") == 1
+    r = cli("run", work / "seed", "--out", tmp_path / "o", "--layers", "features.99", "--weights", "random", check=False)
+    assert r.returncode == 2 and "features.99" in r.stderr and "{model}" not in r.stderr and "Closest: []" not in r.stderr
+    r = cli("run", work / "seed", "--out", tmp_path / "o", "--cnn", "resnet", check=False)
+    assert r.returncode == 2 and "unknown CNN 'resnet'" in r.stderr
+    r = cli("run", work / "seed", "--out", tmp_path / "o", "--subjects", "1", check=False)
+    assert r.returncode == 2 and "release folder" in r.stderr
+
+
+def test_run_options_come_from_runconfig():
+    from dataclasses import fields
+    from img2brain.pipeline import RunConfig
+    out = " ".join(cli("run", "--help").stdout.split())
+    for f in fields(RunConfig):
+        assert f"--{f.name.replace('_', '-')}" in out, f.name
+    assert "--model" in out and "(default: alexnet)" in out and "(default: 200)" in out
+
+
+def test_pca_clip_is_said_and_old_config_key_accepted(work, tmp_path):
+    cfg = tmp_path / "old.toml"
+    cfg.write_text('model = "alexnet"\nweights = "random"\nmodels = ["ridge"]\npermutations = 0\n')
+    r = cli("run", work / "seed", "--out", tmp_path / "o", "--config", cfg, "--pca", "100000",
+            "--cache-dir", tmp_path / "cache")
+    assert "PCA: 102 components (asked 100000; at most min(n_train, n_features)" in r.stdout
+    assert "now called `cnn`" in r.stderr
+    assert 'cnn = "alexnet"' in (tmp_path / "o" / "config.toml").read_text()
+    # not a terminal: stage lines, no progress bars
+    assert "[1] load and validate" in r.stdout and "it/s" not in r.stderr and "\r" not in r.stderr
+
+
+def test_recipe_original(work, tmp_path):
+    import img2brain.models as M
+    r = cli("run", work / "seed", "--out", tmp_path / "o", "--recipe", "original", "--weights", "random", "--models", "ridge",
+            "--permutations", "0", "--cache-dir", tmp_path / "cache", "-q", check=False)
+    if not hasattr(M, "original_recipe_models"):
+        assert r.returncode == 2 and "original_recipe_models" in r.stderr
+        return
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert set(table["recipe"]) == {"img2brain", "original"} and len(table) == 1 + len(M.original_recipe_models())
+    s = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert (s["n_train"], s["n_val"], s["pca"]) == (102, 26, 100)
+
+
+def fake_release(root, sizes=((96, 20, 150), (128, 24, 200))):
+    "Two simulated Algonauts subjects of different sizes, with their withheld files under the release's own names."
+    import pandas as pd
+    from img2brain.synth import make_dataset
+    for i, (n_train, n_test, n_vox) in enumerate(sizes, start=1):
+        one = make_dataset(root.parent / f"one{i}", scale=dict(n_train=n_train, n_test=n_test, image_size=64, n_voxels=n_vox),
+                           seed=10 + i, layout="algonauts", progress=False)
+        subj = root / f"subj{i:02d}"
+        subj.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(one / "subj01", subj)
+        for d in ("test_fmri", "noise_ceiling"): (subj / "test_split" / d).mkdir()
+        truth = pd.read_csv(one / "heldout" / "voxel_truth.csv")
+        for h in ("lh", "rh"):
+            shutil.move(one / "heldout" / f"{h}_test_fmri.npy", subj / "test_split" / "test_fmri" / f"{h}_test_fmri.npy")
+            np.save(subj / "test_split" / "noise_ceiling" / f"{h}_noise_ceiling.npy",
+                    truth.loc[truth["hemisphere"] == h, "noise_ceiling"].to_numpy(np.float32))
+    return root
+
+
+def test_release_two_subjects_run_zip_score_resume(tmp_path):
+    import pandas as pd
+    release, out, cache = fake_release(tmp_path / "release"), tmp_path / "out", tmp_path / "cache"
+    args = ("run", release, "--out", out, "--weights", "random", "--pca", "20", "--models", "ridge,ridgecv",
+            "--permutations", "0", "--cache-dir", cache)
+    r = cli(*args)
+    assert "=== subj01 (1 of 2)" in r.stdout and "submission (checked)" in r.stdout
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(set(summary["subject"])) == ["all", "subj01", "subj02"] and len(summary) == 6
+    assert list(summary.loc[summary.subject == "all", "n_voxels"]) == [350, 350]
+    for s, (n_test, n_vox) in dict(subj01=(20, 150), subj02=(24, 200)).items():
+        lh, rh = (np.load(out / s / "predictions" / f"{h}_pred_test.npy") for h in ("lh", "rh"))
+        assert lh.shape[0] == n_test and lh.shape[1] + rh.shape[1] == n_vox and lh.dtype == np.float32
+    with zipfile.ZipFile(out / "algonauts_submission.zip") as z:
+        assert sorted(z.namelist()) == [f"subj0{i}/{h}_pred_test.npy" for i in (1, 2) for h in ("lh", "rh")]
+    assert (out / "subjects.png").stat().st_size > 1000
+    # the leaderboard number per subject and overall
+    s = cli("score", out, release).stdout
+    assert all(k in s for k in ("subj01", "subj02", "all", "score_mean"))
+    # an interrupted release resumes: finished subjects are kept
+    (out / "subj02" / "summary.json").unlink()
+    r = cli(*args)
+    assert "subj01 (1 of 2): done before, kept" in r.stdout and "subj02 (2 of 2)\n" in r.stdout
+    # --subjects picks some
+    r = cli(*args[:3], tmp_path / "out2", *args[4:], "--subjects", "2")
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir() if p.is_dir()) == ["subj02"]
