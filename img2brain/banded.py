@@ -6,7 +6,7 @@
 __all__ = ['BANDED_SCORINGS', 'dirichlet_weights', 'solve_banded_ridge_cv', 'BandedRidgeCV', 'stack_spaces', 'voxel_table',
            'BandedFit', 'fit_banded']
 
-# %% ../nbs/05b_banded.ipynb #6a3fc4c8
+# %% ../nbs/05b_banded.ipynb #e545d0e9
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 from .errors import ConfigError, DataError, UserError, check_choice
 from .models import cv_splits, get_backend
 
-# %% ../nbs/05b_banded.ipynb #07ba2401
+# %% ../nbs/05b_banded.ipynb #8084c98a
 BANDED_SCORINGS = ("r2", "correlation", "neg_mse")
 
 def dirichlet_weights(n_iter:int,            # number of band-weight vectors
@@ -51,7 +51,7 @@ def _check_weights(n_iter, n_bands, concentration, random_state):
         raise ConfigError("band weights in n_iter must be finite, ≥ 0, and each row must have a positive sum")
     return w / w.sum(1, keepdims=True)
 
-# %% ../nbs/05b_banded.ipynb #13e2d4fd
+# %% ../nbs/05b_banded.ipynb #aa52cd61
 def _rows(A, idx):
     "Rows `idx` of A: a view when idx is a contiguous increasing range, else a copy."
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and np.all(np.diff(idx) == 1):
@@ -103,7 +103,7 @@ def _fold_targets(f, Xc, Yc, XY, sy, fit_intercept, bk):
                 s_y=bk.to_numpy(U.sum(0)).astype("float64"), s_yy=bk.to_numpy((U * U).sum(0)).astype("float64"),
                 sst=bk.to_numpy((D * D).sum(0)).astype("float64"))
 
-# %% ../nbs/05b_banded.ipynb #1a869d49
+# %% ../nbs/05b_banded.ipynb #fded166d
 def _decompose(f, d, alphas, exact, near_tol, bk, dtype):
     "One eigendecomposition of the weighted training Gram matrix of one fold, and what scoring needs from it."
     s, V = _psd_eigh(f["S_tr"] * (d[:, None] * d[None, :]), bk, dtype)
@@ -145,7 +145,7 @@ def _scores(dec, t, n_va, scoring, exact, constant, bk):
     flat = constant | (var_p <= 1e-12 * np.abs(quad))
     return np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p) * sst))
 
-# %% ../nbs/05b_banded.ipynb #c1802880
+# %% ../nbs/05b_banded.ipynb #3bfe2584
 def _batches(n, size):
     size = n if not size else max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -164,6 +164,10 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
                           cache_mb:float=512,        # keep decompositions between voxel batches up to this size
                          )->dict:                    # best_weights (voxels, bands), best_alphas (voxels,), cv_scores (samples, voxels), coef (features, voxels), intercept (voxels,)
     "Banded ridge by random search: per voxel the band weights and alpha with the best cross-validated score."
+    bands = np.asarray(bands)
+    n_images = len(X)
+    if any((bands == b).sum() > n_images for b in np.unique(bands)):
+        return _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, backend, dtype, voxel_batch, cache_mb)
     bk = get_backend(backend)
     alphas = np.asarray(alphas, dtype="float64").ravel()
     check_choice(scoring, BANDED_SCORINGS, "scoring")
@@ -225,7 +229,30 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
         out["intercept"][b] = bk.to_numpy(y_mean).astype("float64") - bk.to_numpy(x_mean).astype("float64") @ coef_b
     return out
 
-# %% ../nbs/05b_banded.ipynb #85f8fcb6
+# %% ../nbs/05b_banded.ipynb #cb930085
+def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, backend, dtype, voxel_batch, cache_mb):
+    "`solve_banded_ridge_cv` with every band wider than the number of images replaced, exactly, by its row-space coordinates."
+    X = np.asarray(X, dtype="float64")
+    n = len(X)
+    parts, bases, new_bands = [], [], []
+    for b in np.unique(bands):
+        Xb = X[:, bands == b]
+        if Xb.shape[1] > n:
+            U, S, Vt = np.linalg.svd(Xb, full_matrices=False)
+            keep = S > S[0] * max(Xb.shape) * np.finfo("float64").eps
+            Xb, basis = U[:, keep] * S[keep], Vt[keep]
+        else: basis = None
+        parts.append(Xb); bases.append(basis); new_bands += [b] * Xb.shape[1]
+    out = solve_banded_ridge_cv(np.concatenate(parts, 1), Y, np.array(new_bands), weights, alphas, splits, fit_intercept,
+                                scoring, backend, dtype, voxel_batch, cache_mb)
+    coef, new_bands = np.zeros((X.shape[1], Y.shape[1])), np.array(new_bands)
+    for b, basis in zip(np.unique(bands), bases):
+        c = out["coef"][new_bands == b]
+        coef[bands == b] = c if basis is None else basis.T @ c
+    out["coef"] = coef
+    return out
+
+# %% ../nbs/05b_banded.ipynb #c65f4c20
 class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     "Ridge with one weight per feature space (band) and one alpha per voxel, both chosen by cross-validation."
     def __init__(self,
@@ -284,7 +311,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if not split: return X @ coef + np.asarray(self.intercept_, dtype=X.dtype)
         return np.stack([X[:, self.bands_ == k] @ coef[self.bands_ == k] for k in range(len(self.band_names_))])
 
-# %% ../nbs/05b_banded.ipynb #a636bdc9
+# %% ../nbs/05b_banded.ipynb #410e7b26
 def stack_spaces(spaces:dict,   # name → features, images × features (the same images, in the same order, in every space)
                  what:str="the training images", # which images these rows are, for error messages
                 )->tuple:       # X (images × all features, float64), groups (space name of every column)

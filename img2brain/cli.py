@@ -181,6 +181,31 @@ def _score(a):
     print(f"test images: {pred.shape[0]}, voxels: {pred.shape[1]}")
     print(f"median r = {np.nanmedian(r):.4f}, mean r = {np.nanmean(r):.4f}, voxels with r > 0.4: {np.mean(r > 0.4):.1%}")
 
+# %% ../nbs/07a_cli.ipynb #1a5bdf7a
+def _cache_dir(a)->Path:
+    from img2brain.pipeline import default_cache_dir
+    d = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
+    if not d.is_dir(): raise ConfigError(f"{d}: no feature cache there (pass --cache-dir, or set $IMG2BRAIN_CACHE)")
+    return d
+
+def _cache_table(t):
+    t = t.assign(size_mb=(t["bytes"] / 1024**2).round(1))
+    cols = [c for c in ("model", "layer", "state", "rows", "n_images", "n_features", "reduction", "size_mb", "modified") if c in t]
+    return t[cols].to_string(index=False) if len(t) else "(no entries)"
+
+def _cache(a):
+    from img2brain.features import cache_ls, cache_prune
+    d = _cache_dir(a)
+    if a.action == "ls":
+        t = cache_ls(d)
+        print(_cache_table(t)); print(f"{len(t)} entries, {t['bytes'].sum() / 1024**3:.2f} GB in {d}")
+        return
+    states = [s for s in a.states.split(",") if s]
+    t = cache_prune(d, states=states, older_than_days=a.older_than_days, models=a.cnn.split(",") if a.cnn else None,
+                    dry_run=a.dry_run)
+    print(_cache_table(t))
+    print(f"{'would remove' if a.dry_run else 'removed'} {len(t)} entries, {t['bytes'].sum() / 1024**3:.2f} GB")
+
 # %% ../nbs/07a_cli.ipynb #00f356eb
 def _add_feature_args(p, layers_default="features.12"):
     p.add_argument("--cnn", "--model", dest="cnn", default="alexnet", help="torchvision CNN (alexnet, vgg16, resnet50, inception_v3, ...); default: %(default)s")
@@ -256,6 +281,17 @@ def build_parser(run_options:bool=True, # add `run`'s options from `RunConfig` (
     s.add_argument("predictions", help="predictions .npy, or the OUT folder of a run")
     s.add_argument("truth", help="responses .npy, or the data folder holding the held-out test responses")
     s.set_defaults(func=_score)
+
+    s = sub.add_parser("cache", help="list (ls) or clean up (prune) the feature cache",
+                       description="List the entries of the feature cache with their state and size, or remove stale ones.")
+    s.add_argument("action", choices=("ls", "prune"), help="ls: list the entries; prune: remove the stale ones")
+    s.add_argument("--cache-dir", default=None, help="the cache folder (default: $IMG2BRAIN_CACHE or ~/.cache/img2brain/features)")
+    s.add_argument("--states", default="partial,corrupt,orphan", help="prune: entry states to remove, comma-separated "
+                   "(complete, partial, corrupt, orphan; default: %(default)s)")
+    s.add_argument("--older-than-days", type=float, default=None, help="prune: only entries unchanged for this many days")
+    s.add_argument("--cnn", default="", help="prune: only these CNNs, comma-separated")
+    s.add_argument("--dry-run", action="store_true", help="prune: list what would be removed, remove nothing")
+    s.set_defaults(func=_cache)
     return p
 
 # %% ../nbs/07a_cli.ipynb #bffd91f0

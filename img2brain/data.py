@@ -434,7 +434,7 @@ def _responses_file(folder:Path, root:Path) -> Path:
     if not folder.is_dir(): raise DataError(f'trainingfMRI/ not found in {root}: the responses folder is missing')
     if (folder/'training.npy').is_file(): return folder/'training.npy'
     found = sorted(p for p in folder.glob('*.npy') if p.name != 'repeats.npy' and not p.name.startswith('.'))
-    if not found: raise DataError(f'trainingfMRI/ holds no .npy responses file (expected trainingfMRI/training.npy)')
+    if not found: raise DataError('trainingfMRI/ holds no .npy responses file (expected trainingfMRI/training.npy)')
     if len(found) > 1:
         raise DataError(f'trainingfMRI/ holds {len(found)} .npy files ({", ".join(p.name for p in found[:4])}'
                         f'{", ..." if len(found) > 4 else ""}) and no training.npy, so which one holds the '

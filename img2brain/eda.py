@@ -13,16 +13,16 @@ from .data import Dataset, DataError, load_image
 from .metrics import noise_ceiling
 
 # %% auto #0
-__all__ = ['ROI_ORDER', 'VOXEL_TYPE_ORDER', 'UNKNOWN', 'voxel_labels', 'voxel_groups', 'summary_table', 'show_images',
-           'plot_response_distribution', 'voxel_stats', 'plot_voxel_stats', 'voxel_correlation_matrix',
-           'plot_voxel_correlation', 'plot_noise_ceiling']
+__all__ = ['ROI_ORDER', 'VOXEL_TYPE_ORDER', 'UNKNOWN', 'FIGURE_STYLE', 'voxel_labels', 'voxel_groups', 'set_figure_style',
+           'summary_table', 'show_images', 'plot_response_distribution', 'voxel_stats', 'plot_voxel_stats',
+           'voxel_correlation_matrix', 'plot_voxel_correlation', 'plot_noise_ceiling']
 
 # %% ../nbs/03_eda.ipynb #d742a72c
 ROI_ORDER = ('V1v', 'V1d', 'V1', 'V2v', 'V2d', 'V2', 'V3v', 'V3d', 'V3', 'hV4', 'V4', 'V3ab', 'LO', 'MT',
              'OFA', 'FFA-1', 'FFA-2', 'FFA', 'aTL-faces', 'EBA', 'FBA-1', 'FBA-2', 'FBA', 'mTL-bodies',
              'OWFA', 'VWFA-1', 'VWFA-2', 'VWFA', 'mfs-words', 'mTL-words', 'OPA', 'PPA', 'RSC',
              'early', 'midventral', 'midlateral', 'midparietal', 'ventral', 'lateral', 'parietal')
-VOXEL_TYPE_ORDER = ('early', 'mid', 'category', 'scene')
+VOXEL_TYPE_ORDER = ('early', 'mid', 'category', 'scene', 'null')
 UNKNOWN = 'unknown'
 
 def _label_rank(label:str, order=ROI_ORDER):
@@ -49,11 +49,20 @@ def voxel_groups(data:Dataset, # a loaded dataset
     order = VOXEL_TYPE_ORDER if by == 'voxel_type' else ('lh', 'rh') if by == 'hemisphere' else ROI_ORDER
     return {g: np.flatnonzero(labels == g) for g in sorted(set(labels), key=lambda g: _label_rank(g, order))}
 
+FIGURE_STYLE = dict(style='ticks', context='notebook', font_scale=0.85)   # one look for every figure of the package
+
+def set_figure_style(**overrides): # keyword arguments for `seaborn.set_theme`, over `FIGURE_STYLE`
+    "Apply img2brain's figure style (seaborn's `ticks` theme, colour-blind palette) to all later figures."
+    import seaborn as sns
+    sns.set_theme(**{**FIGURE_STYLE, 'palette': 'colorblind', **overrides})
+
 def _group_colors(labels:list)->dict:
     "One colour per group label (grey for 'unknown'), the same for a given list of labels in every figure."
-    import matplotlib
-    cmap = matplotlib.colormaps['tab10' if len(labels) <= 10 else 'tab20']
-    return {g: ('0.5' if g == UNKNOWN else cmap(i % cmap.N)) for i, g in enumerate(labels)}
+    import seaborn as sns
+    known = [g for g in labels if g != UNKNOWN]
+    palette = sns.color_palette('colorblind' if len(known) <= 10 else 'husl', max(len(known), 1))
+    colors = dict(zip(known, palette))
+    return {g: ('0.5' if g == UNKNOWN else colors[g]) for g in labels}
 
 # %% ../nbs/03_eda.ipynb #a1225611
 def summary_table(data:Dataset, # a loaded dataset
@@ -116,16 +125,20 @@ def plot_response_distribution(data:Dataset,           # a loaded dataset
     groups = {'all voxels': np.arange(responses.shape[1])} if by is None else voxel_groups(data, by)
     rng = np.random.default_rng(seed)
     samples = {g: _sample_values(responses, idx, max_values, rng) for g, idx in groups.items()}
+    import seaborn as sns
     values = np.concatenate(list(samples.values()))
     lo, hi = np.quantile(values, [0.0005, 0.9995])   # a few extreme values must not squash the histogram
     edges = np.linspace(lo, hi, bins + 1)
-    colors = _group_colors(list(samples))
-    for g, v in samples.items():
-        label = f'{g} ({len(groups[g]):,} voxels)'
-        if by is None: ax.hist(v, bins=edges, density=True, color='C0', alpha=0.8, label=label)
-        else: ax.hist(v, bins=edges, density=True, histtype='step', lw=1.5, color=colors[g], label=label)
+    labels = {g: f'{g} ({len(groups[g]):,} voxels)' for g in samples}
     if by is None:
+        sns.histplot(x=values, bins=edges, stat='density', color=sns.color_palette('colorblind')[0], alpha=0.8,
+                     label=labels['all voxels'], ax=ax)
         ax.axvline(values.mean(), color='k', ls='--', lw=1, label=f'mean {values.mean():.2f}, sd {values.std():.2f}')
+    else:
+        long = pd.DataFrame({'response': values, by: np.repeat([labels[g] for g in samples], [len(v) for v in samples.values()])})
+        colors = _group_colors(list(samples))
+        sns.histplot(long, x='response', hue=by, bins=edges, stat='density', common_norm=False, element='step',
+                     fill=False, linewidth=1.5, palette={labels[g]: c for g, c in colors.items()}, ax=ax)
     ax.set_xlim(lo, hi)
     ax.set_xlabel('response (a.u., as stored; central 99.9 % shown)')
     ax.set_ylabel('probability density (1 / a.u.)')
@@ -134,7 +147,7 @@ def plot_response_distribution(data:Dataset,           # a loaded dataset
                  f"{responses.shape[1]:,} voxels" + (f'\n(seeded sample of ≤ {max_values:,} values per curve)' if subsampled else ''),
                  fontsize=10)
     if by is None: ax.legend(fontsize=8, frameon=False)
-    else: ax.legend(fontsize=8, frameon=False, title=by, title_fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
+    else: sns.move_legend(ax, 'upper left', bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False, title=by, title_fontsize=8)
     return ax
 
 # %% ../nbs/03_eda.ipynb #bebbc1da
@@ -163,24 +176,25 @@ def plot_voxel_stats(data:Dataset,      # a loaded dataset
     "Scatter of each voxel's mean response against its variance over images, coloured by group."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(7.5, 4.5), layout='constrained')
+    import seaborn as sns
     st = voxel_stats(data)
     groups = {'all voxels': np.arange(len(st))} if by is None else voxel_groups(data, by)
-    colors = _group_colors(list(groups)) if by else {'all voxels': 'C0'}
+    colors = _group_colors(list(groups)) if by else {'all voxels': sns.color_palette('colorblind')[0]}
     size = 12 if len(st) <= 500 else 5 if len(st) <= 5000 else 2
-    color = np.empty(len(st), dtype=object)
-    for g, idx in groups.items():
-        color[idx] = [colors[g]] * len(idx)
-        ax.scatter([], [], s=size, color=colors[g], label=f'{g} ({len(idx):,})')  # legend entry only
+    label = np.empty(len(st), dtype=object)
+    for g, idx in groups.items(): label[idx] = f'{g} ({len(idx):,})'
     order = np.random.default_rng(0).permutation(len(st))   # random drawing order: no group hides another
-    ax.scatter(st['mean'].to_numpy()[order], st['var'].to_numpy()[order], s=size, alpha=0.6, lw=0, c=list(color[order]))
+    sns.scatterplot(x=st['mean'].to_numpy()[order], y=st['var'].to_numpy()[order], hue=label[order],
+                    hue_order=[f'{g} ({len(i):,})' for g, i in groups.items()],
+                    palette={f'{g} ({len(i):,})': colors[g] for g, i in groups.items()}, s=size, alpha=0.6, lw=0, ax=ax)
     var = st['var'].to_numpy(); var = var[np.isfinite(var) & (var > 0)]
     log = len(var) > 0 and var.max() / var.min() > 30   # variances spanning decades: a log axis shows them all
     if log: ax.set_yscale('log')
     ax.set_xlabel('mean response over images (a.u.)')
     ax.set_ylabel('variance over images (a.u.², log scale)' if log else 'variance over images (a.u.²)')
     ax.set_title(f'Per-voxel mean and variance ({len(st):,} voxels, {data.responses.shape[0]:,} images)', fontsize=10)
-    ax.legend(fontsize=8, frameon=False, markerscale=3 if size < 10 else 1.5, title=by or None, title_fontsize=8,
-              loc='upper left', bbox_to_anchor=(1.01, 1))
+    sns.move_legend(ax, 'upper left', bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False,
+                    markerscale=3 if size < 10 else 1.5, title=by or None, title_fontsize=8)
     return ax
 
 # %% ../nbs/03_eda.ipynb #0fb33e3d
@@ -253,8 +267,9 @@ def plot_noise_ceiling(data:Dataset,         # a loaded dataset with single-tria
     nc = noise_ceiling(repeats, n_avg=n_avg)
     if ax is None: _, ax = plt.subplots(figsize=(6.5, 4), layout='constrained')
     median = np.nanmedian(nc)
+    import seaborn as sns
     if by is None:
-        ax.hist(nc[np.isfinite(nc)], bins=np.linspace(0, 1, 41), color='C0', alpha=0.8)
+        sns.histplot(x=nc[np.isfinite(nc)], bins=np.linspace(0, 1, 41), color=sns.color_palette('colorblind')[0], alpha=0.8, ax=ax)
         ax.axvline(median, color='k', ls='--', lw=1, label=f'median {median:.2f}')
         ax.set_xlabel('noise ceiling (r², fraction of variance explainable)')
         ax.set_ylabel('number of voxels')
@@ -262,13 +277,15 @@ def plot_noise_ceiling(data:Dataset,         # a loaded dataset with single-tria
     else:
         groups = voxel_groups(data, by); colors = _group_colors(list(groups))
         values = [nc[idx][np.isfinite(nc[idx])] for idx in groups.values()]
-        jitter = np.random.default_rng(0)
-        for i, (g, v) in enumerate(zip(groups, values)):
-            ax.scatter(i + jitter.uniform(-0.25, 0.25, len(v)), v, s=8 if len(nc) <= 1000 else 3, lw=0, alpha=0.5, color=colors[g])
-        ax.boxplot(values, positions=np.arange(len(values)), widths=0.6, showfliers=False,
-                   medianprops=dict(color='k', lw=1.5))
+        ticks = [f'{g}\n({len(v):,})' for g, v in zip(groups, values)]
+        long = pd.DataFrame({'nc': np.concatenate(values), 'group': np.repeat(ticks, [len(v) for v in values])})
+        palette = dict(zip(ticks, colors.values()))
+        sns.stripplot(long, x='group', y='nc', hue='group', order=ticks, palette=palette, size=3 if len(nc) <= 1000 else 1.5,
+                      alpha=0.5, jitter=0.25, legend=False, ax=ax)
+        sns.boxplot(long, x='group', y='nc', order=ticks, width=0.6, showfliers=False, fill=False, color='k',
+                    linewidth=1, ax=ax)
         ax.axhline(median, color='k', ls=':', lw=1, label=f'median of all voxels {median:.2f}')
-        ax.set_xticks(np.arange(len(values)), [f'{g}\n({len(v):,})' for g, v in zip(groups, values)], fontsize=8)
+        ax.tick_params(axis='x', labelsize=8)
         ax.set_xlabel(f'{by} (number of voxels)')
         ax.set_ylabel('noise ceiling (r², 0–1)')
         ax.set_ylim(0, 1)

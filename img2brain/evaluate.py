@@ -82,6 +82,7 @@ def _next_point(grid, key, side, n_train):
     new = vals[0] / ratio if side == "low" else vals[-1] * ratio
     is_int = all(isinstance(p[key], (int, np.integer)) for p in grid)
     if is_int: new = int(np.floor(new)) if side == "low" else int(np.ceil(new))
+    else: new = float(f"{new:.10g}")   # 10.0, not 9.999999999999996
     if (lo is not None and new < lo) or (hi is not None and new > hi) or new in vals: return None
     return {**grid[0], key: new}
 

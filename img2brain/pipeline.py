@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_pipeline.ipynb #00507adb
 from __future__ import annotations
-import functools, hashlib, json, os, re, shutil, sys, time, tomllib, warnings, zipfile
+import contextlib, functools, hashlib, json, os, re, shutil, sys, time, tomllib, warnings, zipfile
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
@@ -21,10 +21,10 @@ from .evaluate import (compare_models, plot_r_distributions, plot_voxel_predicti
                                 plot_vs_noise_ceiling, write_predictions)
 
 # %% auto #0
-__all__ = ['RECIPES', 'SUBMISSION_LIMIT', 'default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for',
-           'pca_components', 'recipe_models', 'recipe_split', 'compare_models_cached', 'write_run_predictions',
-           'model_statistics', 'check_submission', 'write_submission', 'challenge_vertex_scores', 'heldout_for',
-           'score_release', 'release_subjects', 'plot_subjects', 'run_release', 'run_pipeline']
+__all__ = ['RECIPES', 'default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'pca_components',
+           'recipe_models', 'recipe_split', 'compare_models_cached', 'write_run_predictions', 'read_feature_file',
+           'banded_spaces', 'model_statistics', 'write_run_submission', 'score_release', 'release_subjects',
+           'plot_subjects', 'run_release', 'run_pipeline']
 
 # %% ../nbs/07_pipeline.ipynb #7f1e62cb
 def default_cache_dir()->Path:
@@ -48,7 +48,10 @@ class RunConfig:
                         "(list them with `img2brain layers CNN`)")
     weights: str = _opt("imagenet", '"imagenet" (downloaded once), "random" (seeded, offline) or a state-dict file')
     pca: int = _opt(100, "PCA components, fitted on the training split (at most the number of training images and features)")
-    models: list = _opt(list(MODEL_NAMES), f"encoding models to compare, comma-separated ({', '.join(MODEL_NAMES)})")
+    models: list = _opt(list(MODEL_NAMES), f"encoding models to compare, comma-separated ({', '.join(MODEL_NAMES)}; "
+                        "banded: banded ridge over every layer and feature file, one weight per space and voxel)")
+    features: list = _opt([], "your own feature spaces for `banded`, name=FILE, comma-separated: a .npy with one row per "
+                          "image (training then test images) or a .csv/.parquet with an `image` column")
     recipe: str = _opt("img2brain", "'original' adds the original study's six estimators on its own split (seed 224) "
                        "and PCA 100, reported beside img2brain's models")
     val_frac: float = _opt(0.2, "fraction of the training images held out for validation")
@@ -62,22 +65,36 @@ class RunConfig:
     batch_size: int = _opt(32, "images per forward pass")
     device: str = _opt("", "cpu or cuda (empty: cuda when present, else cpu)")
     cache_dir: str = _opt("", "feature and model cache (empty: $IMG2BRAIN_CACHE or ~/.cache/img2brain/features)")
+    max_cache_gb: float = _opt(4.0, "feature budget per layer in GB: a wider layer is reduced while it is extracted, by a "
+                               "seeded sparse random projection (0: never reduce)")
+    scheduler: str = _opt("", "run feature extraction and model fits on Dask: 'local:N' worker processes or a scheduler "
+                          "address 'tcp://HOST:PORT' (empty: here, without Dask)")
 
     def __post_init__(self):
-        for name in ("layers", "models", "subjects"):
+        for name in ("layers", "models", "subjects", "features"):
             v = getattr(self, name)
             if isinstance(v, (str, int)): v = [s.strip() for s in str(v).split(",") if s.strip()]
             setattr(self, name, list(v))
         self.subjects = [_subject_number(s) for s in self.subjects]
         _check_types(self)
-        for m in self.models: check_choice(m, MODEL_NAMES, "model", hint="Pass models as a comma-separated list.")
+        for m in self.models: check_choice(m, (*MODEL_NAMES, "banded"), "model", hint="Pass models as a comma-separated list.")
+        self.features = [_feature_spec(f) for f in self.features]
+        if self.features and "banded" not in self.models:
+            raise ConfigError("feature files are used by the banded model: add `banded` to models (e.g. --models ridge,banded)")
         check_choice(self.recipe, RECIPES, "recipe")
         if not self.layers: raise ConfigError("at least one layer is needed, e.g. layers = ['features.12']")
         if not self.models: raise ConfigError(f"at least one model is needed; choose from {', '.join(MODEL_NAMES)}")
         if not 0 < self.val_frac < 1: raise ConfigError(f"val_frac must be between 0 and 1, got {self.val_frac}")
         for name in ("pca", "study_components", "batch_size"):
             if getattr(self, name) < 1: raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
+        if self.max_cache_gb < 0: raise ConfigError(f"max_cache_gb must be 0 (never reduce) or a positive size in GB, got {self.max_cache_gb}")
         if self.permutations < 0: raise ConfigError(f"permutations must be 0 (off) or a positive number, got {self.permutations}")
+
+def _feature_spec(spec:str)->str:
+    name, sep, path = str(spec).partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise ConfigError(f"features: {spec!r} is not name=FILE; write e.g. --features semantic=labels.csv")
+    return f"{name.strip()}={path.strip()}"
 
 def _subject_number(s)->int:
     m = re.fullmatch(r"(?:subj)?0*(\d+)", str(s).strip())
@@ -185,12 +202,16 @@ class _Stages:
     def done(self): self._close(); return self.times
 
 # %% ../nbs/07_pipeline.ipynb #28119e27
-def features_for(data:Dataset, config:RunConfig, layers=None, progress=True)->dict:
+def features_for(data:Dataset, config:RunConfig, layers=None, progress=True, client=None)->dict:
     "Features of all training then test images for `layers` (default `config.layers`), from the cache when possible."
     images = list(data.train_images) + list(data.test_images)
-    return extract_features(images, model=config.cnn, layers=tuple(layers or config.layers), weights=config.weights,
-                            device=config.device or None, batch_size=config.batch_size,
-                            cache_dir=config.cache_dir or default_cache_dir(), progress=_bars(progress), seed=config.seed)
+    kw = dict(model=config.cnn, layers=tuple(layers or config.layers), weights=config.weights, device=config.device or None,
+              batch_size=config.batch_size, cache_dir=config.cache_dir or default_cache_dir(), progress=_bars(progress),
+              seed=config.seed, max_cache_gb=config.max_cache_gb or None)
+    if client is not None:
+        from img2brain.distributed import extract_features_dask
+        return extract_features_dask(client, images, **kw)
+    return extract_features(images, **kw)
 
 def pca_components(asked:int,     # components the configuration asks for
                    n_train:int,   # training images the PCA is fitted on
@@ -261,10 +282,21 @@ def _spec_key(name, spec)->str:
 def compare_models_cached(X_train, Y_train, X_val, Y_val, # the split, as for `compare_models`
                           models, # model names, or {name: model name or sklearn estimator}
                           cache_dir, # folder of the cache entries (None: no cache)
-                          progress:bool=True)->tuple: # (table best first, {name: dict(estimator, r, params)})
+                          progress:bool=True, # a progress bar over the fits
+                          client=None, # a Dask client: named models are fitted on it by voxel chunks
+                         )->tuple: # (table best first, {name: dict(estimator, r, params)})
     "`compare_models` one model at a time, each result cached under a hash of its inputs."
     models = dict(models) if isinstance(models, dict) else {m: m for m in models}
-    if cache_dir is None: return compare_models(X_train, Y_train, X_val, Y_val, models=models, progress=progress)
+    def fit(name, spec):
+        if client is not None and isinstance(spec, str):
+            from img2brain.distributed import compare_models_dask
+            table, result = compare_models_dask(client, X_train, Y_train, X_val, Y_val, models=[spec])
+            return table.assign(model=name), {name: result[spec]}
+        return compare_models(X_train, Y_train, X_val, Y_val, models={name: spec}, progress=progress)
+    if cache_dir is None:
+        parts = [fit(n, s) for n, s in models.items()]
+        table = pd.concat([t for t, _ in parts]).sort_values("median_r", ascending=False, na_position="last", kind="stable")
+        return table.reset_index(drop=True), {k: v for _, f in parts for k, v in f.items()}
     from img2brain import __version__
     digest = _arrays_digest(X_train, Y_train, X_val, Y_val)
     rows, fitted = [], {}
@@ -281,7 +313,7 @@ def compare_models_cached(X_train, Y_train, X_val, Y_val, # the split, as for `c
             except (ValueError, OSError, KeyError) as e:
                 warnings.warn(f"model cache entry {entry.name} is damaged ({e}); refitting {name}")
                 shutil.rmtree(entry, ignore_errors=True)
-        table, result = compare_models(X_train, Y_train, X_val, Y_val, models={name: spec}, progress=progress)
+        table, result = fit(name, spec)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in table.iloc[0].to_dict().items()}
         rows.append(row); fitted[name] = result[name]
         tmp = entry.with_name(entry.name + ".tmp")
@@ -307,6 +339,55 @@ def write_run_predictions(pred:np.ndarray, # test images × voxels
     if data.layout != "algonauts": return paths
     Path(folder, "test_pred.npy").unlink(missing_ok=True)
     return [p for p in paths if Path(p).name != "test_pred.npy"]
+
+# %% ../nbs/07_pipeline.ipynb #f8923b2e
+def read_feature_file(path,        # .npy (rows: training then test images), or .csv/.parquet with an `image` column
+                      data:Dataset,# the dataset whose images the rows describe
+                     )->np.ndarray:# float32, (training + test images) × features, in the loader's order
+    "A user's feature space for every image of `data`, checked: one row per image, known image names, no NaN."
+    path = Path(path).expanduser()
+    if not path.is_file(): raise DataError(f"{path}: feature file not found")
+    images = [Path(p).name for p in list(data.train_images) + list(data.test_images)]
+    if path.suffix == ".npy":
+        X = np.load(path, allow_pickle=False)
+        X = X[:, None] if X.ndim == 1 else X
+        if X.ndim != 2 or len(X) != len(images):
+            raise DataError(f"{path.name} has shape {X.shape}; it needs one row per image: {data.n_train:,} training then "
+                            f"{data.n_test:,} test images = {len(images):,} rows")
+    elif path.suffix in (".csv", ".parquet"):
+        t = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        if "image" not in t: raise DataError(f"{path.name} has no `image` column naming each row's image file")
+        t = t.assign(image=t["image"].astype(str).map(lambda s: Path(s).name)).set_index("image")
+        unknown, missing = sorted(set(t.index) - set(images)), [i for i in images if i not in t.index]
+        if unknown: raise DataError(f"{path.name} names {len(unknown)} image(s) that are not in the dataset, e.g. {unknown[0]!r}")
+        if missing: raise DataError(f"{path.name} has no row for {len(missing)} image(s) of the dataset, e.g. {missing[0]!r}")
+        if t.index.duplicated().any(): raise DataError(f"{path.name} has several rows for image {t.index[t.index.duplicated()][0]!r}")
+        t = t.loc[images].select_dtypes("number")
+        if t.shape[1] == 0: raise DataError(f"{path.name} has no numeric feature column besides `image`")
+        X = t.to_numpy()
+    else: raise DataError(f"{path.name}: feature files must be .npy, .csv or .parquet")
+    X = np.asarray(X, dtype=np.float32)
+    bad = ~np.isfinite(X)
+    if bad.any(): raise DataError(f"{path.name} has {int(bad.sum())} NaN/infinite values (first in row "
+                                  f"{int(np.flatnonzero(bad.any(1))[0])}); impute or drop them first")
+    return X
+
+def banded_spaces(data:Dataset, feats:dict, config:RunConfig, train_idx, val_idx)->dict:
+    "{space: (train, val, test)}: every layer and feature file, each reduced on its own by PCA fitted on the training split."
+    spaces = {f"{config.cnn}:{l}": feats[l] for l in config.layers}
+    for spec in config.features:
+        name, _, path = spec.partition("=")
+        spaces[name] = read_feature_file(path, data)
+    test_idx = np.arange(data.n_train, data.n_train + data.n_test)
+    out = {}
+    for name, X in spaces.items():
+        n = min(config.pca, len(train_idx), X.shape[1])
+        if X.shape[1] <= config.pca: parts = [np.asarray(X[i], np.float32) for i in (train_idx, val_idx, test_idx)]
+        else:
+            pca = fit_pca(X, n_components=n, seed=config.seed, rows=train_idx)
+            parts = [pca.transform(X, rows=i) for i in (train_idx, val_idx, test_idx)]
+        out[name] = tuple(parts)
+    return out
 
 # %% ../nbs/07_pipeline.ipynb #75f119de
 def model_statistics(table:pd.DataFrame,  # the comparison table, best first
@@ -343,10 +424,15 @@ def _n_vertices(data:Dataset)->dict|None:
     hemi = data.voxels["hemisphere"].astype(str)
     return {h: int((hemi == h).sum()) for h in ("lh", "rh")}
 
+class _PartEstimator:
+    "A banded fit seen as an estimator of the validation set (for figures and statistics, which call `predict(X_val)`)."
+    def __init__(self, fit): self.fit = fit
+    def predict(self, X): return self.fit.predict(0)
+
 def _model_r_columns(fitted:dict)->dict:
     return {f"r_{name}": np.asarray(v["r"], dtype=np.float32) for name, v in fitted.items()}
 
-def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, submission:bool=True)->dict:
+def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, submission:bool=True, client=None)->dict:
     stage = _Stages(progress)
     stage("load and validate")
     data = load_dataset(data_path)                      # DataError on bad input, before anything is written
@@ -360,7 +446,7 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     notes = []
 
     stage(f"features: {config.cnn} {', '.join(config.layers)} ({config.weights} weights)")
-    feats = features_for(data, config, progress=progress)
+    feats = features_for(data, config, progress=progress, client=client)
     study, layer = None, config.layers[0]
     if config.layer_study and len(config.layers) > 1:
         stage("layer study")
@@ -381,8 +467,28 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
 
     stage(f"fit and compare {len(models)} models")
     cache = Path(config.cache_dir or default_cache_dir())/"comparisons"
-    table, fitted = compare_models_cached(X_train, Y_train, X_val, Y_val, models, cache, progress=_bars(progress))
+    single = {k: v for k, v in models.items() if v != "banded"}
+    table, fitted = (compare_models_cached(X_train, Y_train, X_val, Y_val, single, cache, progress=_bars(progress), client=client)
+                     if single else (pd.DataFrame(), {}))
+    banded = None
+    if "banded" in models:
+        stage(f"banded ridge over {len(config.layers) + len(config.features)} feature spaces")
+        from img2brain.banded import fit_banded
+        spaces = banded_spaces(data, feats, config, train_idx, val_idx)
+        t0 = time.perf_counter()
+        banded = fit_banded(spaces, Y_train, random_state=config.seed)
+        seconds = time.perf_counter() - t0
+        pred = banded.predict(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore"); r = voxel_correlation(Y_val, pred)
+        ok = np.isfinite(r)
+        fitted["banded"] = dict(estimator=_PartEstimator(banded), r=r, params={})
+        row = dict(model="banded", params="{}", median_r=float(np.median(r[ok])), mean_r=float(np.mean(r[ok])),
+                   n_nan=int((~ok).sum()), fit_seconds=seconds, n_grid=1)
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+        table = table.sort_values("median_r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     table.insert(1, "recipe", ["img2brain" if isinstance(models[m], str) else "original" for m in table["model"]])
+    table["params"] = table["params"].fillna("{}")
     table.insert(2, "layer", layer); table.insert(2, "cnn", config.cnn)
     # the noise ceiling of the validation images, from the single trials when the dataset has them
     nc = noise_ceiling(np.asarray(data.repeats)[:, val_idx], n_avg=data.repeats.shape[0]) if data.repeats is not None else None
@@ -392,6 +498,9 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
         table["mean_norm_acc"] = [float(np.nanmean(acc[m])) if np.isfinite(acc[m]).any() else np.nan for m in table["model"]]
     voxels = data.voxels.reset_index(drop=True).assign(**_model_r_columns(fitted))
     if nc is not None: voxels["noise_ceiling"] = nc.astype(np.float32)
+    if banded is not None:
+        bt = banded.table.reset_index(drop=True)
+        voxels = pd.concat([voxels, bt.drop(columns=["cv_score"]).add_prefix("banded_")], axis=1)
     comparison = None
     if config.permutations:
         stage(f"statistics: {config.permutations} permutations and bootstrap resamples per model")
@@ -403,20 +512,26 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     stage(f"refit {best['model']} and predict {data.n_test} test images")
     params = json.loads(best["params"]) if isinstance(best["params"], str) else dict(best["params"])
     spec = models[best["model"]]
-    if config.refit:
+    if spec == "banded":       # fitted on the training split with its own CV; its test predictions come from that fit
+        notes.append("banded ridge is best: its test predictions come from the fit on the training split (not refitted)")
+        test_pred = banded.predict(2).astype(np.float32)
+        model = None
+    elif config.refit:
         from sklearn.base import clone
         model = make_model(spec, **params) if isinstance(spec, str) else clone(spec).set_params(**params)
         tv = np.concatenate([train_idx, val_idx])
         model.fit(np.concatenate([X_train, X_val]), data.responses[tv])
     else: model = fitted[best["model"]]["estimator"]
-    test_pred = model.predict(X_test).astype(np.float32) if data.n_test else np.zeros((0, data.n_voxels), np.float32)
+    if model is not None:
+        test_pred = model.predict(X_test).astype(np.float32) if data.n_test else np.zeros((0, data.n_voxels), np.float32)
     written = write_run_predictions(test_pred, staging/"predictions", data)
     meta = dict(cnn=config.cnn, layer=layer, weights=config.weights, seed=config.seed, pca=pca.components_.shape[0],
                 model=best["model"], params=params, n_voxels=data.n_voxels, layout=data.layout,
                 n_vertices=_n_vertices(data),   # an Algonauts model predicts lh vertices first, then rh
                 refit_on="train+val" if config.refit else "train")
-    save_model(model, staging/"model", metadata=meta)
-    np.savez(staging/"model"/"pca.npz", **pca.to_arrays())
+    if model is not None:
+        save_model(model, staging/"model", metadata=meta)
+        np.savez(staging/"model"/"pca.npz", **pca.to_arrays())
 
     stage("figures and summary")
     by = "voxel_type" if "voxel_type" in data.voxels else "roi"
@@ -435,8 +550,8 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
         per = summarize(fitted[best["model"]]["r"], data.voxels, by=(by,), nc=nc)
         per.to_csv(staging/f"accuracy_by_{by}.csv", index=False)
     if submission and data.layout == "algonauts" and data.subject:
-        summary["submission"] = write_submission({data.subject: staging}, staging/"algonauts_submission.zip",
-                                                 expected={data.subject: summary}).name
+        summary["submission"] = write_run_submission({data.subject: staging}, staging/"algonauts_submission.zip",
+                                                     data.root).name
     (staging/"config.toml").write_text(config_to_toml(config))
     summary["stage_seconds"] = stage.done()
     _write_json(summary, staging/"summary.json")
@@ -444,129 +559,41 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     return summary
 
 # %% ../nbs/07_pipeline.ipynb #3d8f5452
-SUBMISSION_LIMIT = 300 * 1024**2      # bytes: the challenge's upload limit
-
-def check_submission(zip_path,     # the submission zip
-                     expected:dict,# {subject: dict(n_test=…, n_vertices={'lh': …, 'rh': …})}
-                    )->pd.DataFrame: # one row per file checked
-    "Check a submission zip against the challenge's rules; `DataError` naming the first broken rule."
-    zip_path = Path(zip_path)
-    size = zip_path.stat().st_size
-    if size >= SUBMISSION_LIMIT: raise DataError(f"{zip_path.name} is {size/1024**2:.0f} MB; the challenge accepts < 300 MB")
-    with zipfile.ZipFile(zip_path) as z:
-        names = sorted(n for n in z.namelist() if not n.endswith("/"))
-        want = sorted(f"{s}/{h}_pred_test.npy" for s in expected for h in ("lh", "rh"))
-        if names != want:
-            raise DataError(f"{zip_path.name} must hold exactly {want}; it holds {names} (extra: "
-                            f"{sorted(set(names) - set(want))}, missing: {sorted(set(want) - set(names))})")
-        rows = []
-        for s, e in expected.items():
-            for h in ("lh", "rh"):
-                with z.open(f"{s}/{h}_pred_test.npy") as f: a = np.load(f, allow_pickle=False)
-                shape = (e["n_test"], e["n_vertices"][h])
-                if a.dtype != np.float32: raise DataError(f"{s}/{h}_pred_test.npy is {a.dtype}; the challenge wants float32")
-                if a.shape != shape: raise DataError(f"{s}/{h}_pred_test.npy has shape {a.shape}; {s} needs {shape} "
-                                                     "(test images × vertices)")
-                if not np.isfinite(a).all(): raise DataError(f"{s}/{h}_pred_test.npy holds NaN or inf values")
-                rows.append(dict(file=f"{s}/{h}_pred_test.npy", dtype=str(a.dtype), shape=a.shape))
-    return pd.DataFrame(rows).assign(zip_mb=round(size/1024**2, 3))
-
-def write_submission(runs:dict,  # {subject: run folder holding predictions/{lh,rh}_pred_test.npy}
-                     zip_path,   # the zip to write
-                     expected:dict|None=None, # {subject: dict(n_test, n_vertices)}; None: each run's summary.json
-                    )->Path:     # the zip, written and checked
-    "Write the Algonauts submission zip from the runs' predictions, then check it against the data's shapes."
-    zip_path, runs = Path(zip_path), {s: Path(r) for s, r in runs.items()}
-    def write(f):
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
-            for subj, run in sorted(runs.items()):
-                for h in ("lh", "rh"):
-                    src = run/"predictions"/f"{h}_pred_test.npy"
-                    if not src.is_file(): raise DataError(f"{src}: missing; is {run} the run of an Algonauts subject?")
-                    z.write(src, f"{subj}/{h}_pred_test.npy")
-    atomic_write(zip_path, write)
-    if expected is None: expected = {s: json.loads((run/"summary.json").read_text()) for s, run in runs.items()}
-    try: check_submission(zip_path, expected)
-    except DataError: zip_path.unlink(missing_ok=True); raise
-    return zip_path
-
-# %% ../nbs/07_pipeline.ipynb #ac7ae36c
-def challenge_vertex_scores(y_true:np.ndarray, # test responses, images × vertices
-                            y_pred:np.ndarray, # predictions, same shape
-                            nc:np.ndarray,     # noise ceiling per vertex, a fraction (0–1)
-                           )->np.ndarray:      # per-vertex score in %, 0–100
-    "The Algonauts 2023 score of each vertex: 100·max(r, 0)²/NC, NC = 0 → 1e-14, capped at 100."
-    from img2brain.metrics import ConstantVoxelWarning
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConstantVoxelWarning)
-        r = np.nan_to_num(voxel_correlation(np.asarray(y_true), np.asarray(y_pred)), nan=0.0)
-    nc = np.asarray(nc, dtype=np.float64)
-    if nc.shape != r.shape: raise DataError(f"noise ceiling has {nc.shape[0]} vertices but the responses have {r.shape[0]}")
-    if (nc > 1 + 1e-9).any(): raise DataError("noise ceiling values above 1: it must be a fraction (divide percentages by 100)")
-    return np.minimum(100 * np.maximum(r, 0)**2 / np.where(nc == 0, 1e-14, nc), 100.0)
-
-# %% ../nbs/07_pipeline.ipynb #87335db1
-def heldout_for(subject_dir:Path, # an Algonauts subjNN/ folder
-               )->tuple:          # ({'lh': array, 'rh': array} test responses, same for the noise ceiling or None)
-    "A subject's withheld test responses and noise ceilings, from the release's names or the simulated `heldout/`."
-    subject_dir = Path(subject_dir)
-    cands = [subject_dir/"test_split"/"test_fmri", subject_dir/"heldout", subject_dir.parent/"heldout"/subject_dir.name,
-             subject_dir.parent/"heldout"]
-    folder = next((c for c in cands if (c/"lh_test_fmri.npy").is_file()), None)
-    if folder is None:
-        raise DataError(f"{subject_dir.name}: no held-out test responses (looked for test_split/test_fmri/lh_test_fmri.npy "
-                        "and heldout/lh_test_fmri.npy); the organisers withhold them")
-    truth = {h: np.load(folder/f"{h}_test_fmri.npy", allow_pickle=False) for h in ("lh", "rh")}
-    nc_dir = subject_dir/"test_split"/"noise_ceiling"
-    if (nc_dir/"lh_noise_ceiling.npy").is_file():
-        return truth, {h: np.load(nc_dir/f"{h}_noise_ceiling.npy", allow_pickle=False) for h in ("lh", "rh")}
-    if (folder/"voxel_truth.csv").is_file():
-        t = pd.read_csv(folder/"voxel_truth.csv")
-        if "noise_ceiling" in t and "hemisphere" in t:
-            return truth, {h: t.loc[t["hemisphere"] == h, "noise_ceiling"].to_numpy(np.float64) for h in ("lh", "rh")}
-    return truth, None
-
-def _release_subject_dirs(root:Path)->dict:
-    root = Path(root)
-    if (root/"training_split").is_dir(): return {root.name: root}
-    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and re.fullmatch(r"subj\d+", p.name)}
-
-def score_release(out_dir,  # a run's output: OUT/predictions (one subject) or OUT/subjNN/predictions (a release)
-                  heldout,  # the data folder holding the withheld responses (a release or one subject)
-                 )->pd.DataFrame: # one row per subject and an 'all' row
-    "Challenge score (mean %, as the leaderboard) and median per subject and pooled over all subjects' vertices."
-    out_dir, subjects = Path(out_dir), _release_subject_dirs(heldout)
-    runs = {s: out_dir/s for s in subjects if (out_dir/s/"predictions").is_dir()}
-    if not runs and (out_dir/"predictions").is_dir():
-        summary = json.loads((out_dir/"summary.json").read_text()) if (out_dir/"summary.json").is_file() else {}
-        subj = summary.get("subject") or (next(iter(subjects)) if len(subjects) == 1 else None)
-        if subj in subjects: runs = {subj: out_dir}
-    if not runs: raise DataError(f"{out_dir} holds no predictions for the subjects of {heldout} ({', '.join(subjects) or 'none'})")
-    rows, pooled, pooled_r = [], [], []
+def write_run_submission(runs:dict,       # {subject: run folder holding predictions/{lh,rh}_pred_test.npy}
+                         zip_path,        # the zip to write
+                         release_root=None, # the data folder (a release or one subject): shapes are checked against it
+                        )->Path:          # the zip, written and checked
+    "The Algonauts submission zip of the runs' predictions, checked against the challenge's rules and the data."
+    from img2brain.algonauts import write_submission, check_submission
+    preds = {}
     for subj, run in runs.items():
-        truth, nc = heldout_for(subjects[subj])
-        scores, rs = [], []
-        for h in ("lh", "rh"):
-            f = run/"predictions"/f"{h}_pred_test.npy"
-            if not f.is_file(): raise DataError(f"{f}: missing; score needs the lh/rh prediction pair")
-            pred = np.load(f, allow_pickle=False)
-            if pred.shape != truth[h].shape:
-                raise DataError(f"{f} has shape {pred.shape} but {subj}'s {h} test responses have shape {truth[h].shape}")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                rs.append(voxel_correlation(truth[h], pred))
-            if nc is not None: scores.append(challenge_vertex_scores(truth[h], pred, nc[h]))
-        r = np.concatenate(rs); pooled_r.append(r)
-        row = dict(subject=subj, n_vertices=len(r), median_r=float(np.nanmedian(r)), mean_r=float(np.nanmean(r)))
-        if scores:
-            s = np.concatenate(scores); pooled.append(s)
-            row.update(score_mean=float(s.mean()), score_median=float(np.median(s)))
-        rows.append(row)
-    r = np.concatenate(pooled_r)
-    row = dict(subject="all", n_vertices=len(r), median_r=float(np.nanmedian(r)), mean_r=float(np.nanmean(r)))
-    if len(pooled) == len(runs):
-        s = np.concatenate(pooled); row.update(score_mean=float(s.mean()), score_median=float(np.median(s)))
-    return pd.DataFrame(rows + [row])
+        files = [Path(run)/"predictions"/f"{h}_pred_test.npy" for h in ("lh", "rh")]
+        for f in files:
+            if not f.is_file(): raise DataError(f"{f}: missing; is {run} the run of an Algonauts subject?")
+        preds[subj] = tuple(np.load(f, allow_pickle=False) for f in files)
+    zip_path = write_submission(preds, zip_path)
+    if release_root is not None:
+        try: check_submission(zip_path, release_root)
+        except DataError: Path(zip_path).unlink(missing_ok=True); raise
+    return Path(zip_path)
+
+def _heldout_root(root:Path)->Path:
+    "The folder holding subjNN/test_split/test_fmri/: `root` itself, or its `heldout/` (a simulated release)."
+    root = Path(root)
+    has = lambda d: any((p/"test_split"/"test_fmri").is_dir() for p in d.glob("subj*")) if d.is_dir() else False
+    for cand in (root, root/"heldout", root.parent/"heldout"):
+        if has(cand): return cand
+    raise DataError(f"no held-out test responses under {root} (looked for subjNN/test_split/test_fmri/ there and in "
+                    "heldout/); the organisers withhold them")
+
+def score_release(out_dir,  # a run's output folder: OUT/algonauts_submission.zip (one subject or a release)
+                  heldout,  # the data folder holding the withheld responses and noise ceilings (or its heldout/)
+                 )->pd.DataFrame: # per subject (and hemisphere) and `all`: n_vertices, score (mean %), median_score
+    "The challenge's score of a run's submission: per subject and pooled over all subjects, as the leaderboard."
+    from img2brain.algonauts import score_submission
+    z = Path(out_dir)/"algonauts_submission.zip"
+    if not z.is_file(): raise DataError(f"{z}: not found; scoring needs the submission zip of an Algonauts run")
+    return score_submission(z, _heldout_root(Path(heldout)))
 
 # %% ../nbs/07_pipeline.ipynb #5195dc2f
 def release_subjects(root,           # a data folder
@@ -621,6 +648,7 @@ def run_release(root,                       # a release folder holding subjNN/ f
                 out_dir,                    # OUT: OUT/subjNN/ per subject, summary.csv, subjects.png, the zip
                 config:RunConfig|None=None, # one configuration for every subject
                 progress:bool=True,         # stage lines (and bars on a terminal)
+                client=None,                # a Dask client for the heavy stages (see `run_pipeline`)
                )->dict:                     # the release summary (also OUT/release.json)
     "Run every subject of a release (or `config.subjects`), then pool, compare and write the submission."
     config = config or RunConfig()
@@ -635,7 +663,7 @@ def run_release(root,                       # a release folder holding subjNN/ f
         if progress: print(f"=== {subj.name} ({i+1} of {len(subjects)})" + (": done before, kept" if done else ""), flush=True)
         if done: continue
         t0 = time.perf_counter()
-        _run_subject(subj, dest, config, progress=progress, submission=False)
+        _run_subject(subj, dest, config, progress=progress, submission=False, client=client)
         seconds[subj.name] = round(time.perf_counter() - t0, 3)
     tables = []
     for name, run in runs.items():
@@ -655,7 +683,7 @@ def run_release(root,                       # a release folder holding subjNN/ f
                   figures=["subjects.png"])
     layouts = {json.loads((run/"summary.json").read_text())["layout"] for run in runs.values()}
     if layouts == {"algonauts"}:
-        result["submission"] = write_submission(runs, out_dir/"algonauts_submission.zip").name
+        result["submission"] = write_run_submission(runs, out_dir/"algonauts_submission.zip", root).name
     _write_json(result, out_dir/"release.json")
     return result
 
@@ -668,5 +696,16 @@ def run_pipeline(data_path, # a data folder: the original study's layout, an Alg
     "Load, split, extract features, reduce, compare models, predict the test images and save everything in `out_dir`."
     config = config or RunConfig()
     out_dir = _check_out_dir(out_dir)
-    if release_subjects(data_path, config.subjects) is not None: return run_release(data_path, out_dir, config, progress)
-    return _run_subject(data_path, out_dir, config, progress=progress)
+    release = release_subjects(data_path, config.subjects) is not None
+    with _client(config.scheduler) as client:
+        if release: return run_release(data_path, out_dir, config, progress, client=client)
+        return _run_subject(data_path, out_dir, config, progress=progress, client=client)
+
+@contextlib.contextmanager
+def _client(scheduler:str):
+    "A Dask client for `scheduler`, closed at the end; None (and no Dask import) when it is empty."
+    if not scheduler: yield None; return
+    from img2brain.distributed import get_client
+    client = get_client(scheduler)
+    try: yield client
+    finally: client.close()
