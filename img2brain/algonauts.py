@@ -245,7 +245,7 @@ def _project(coords, faces, view, hemi):
     visible = faces[normals[:, 0] * toward > 0]
     depth = coords[visible].mean(1)[:, 0] * toward
     visible = visible[np.argsort(depth)]                                     # far faces first
-    x = coords[:, 1] * (-toward)                                             # anterior to the left (lh lateral)
+    x = coords[:, 1] * toward                                                # screen right: anterior in rh lateral, lh medial
     return x, coords[:, 2], visible
 
 def plot_brain_map(values_lh:np.ndarray,   # one value per lh challenge vertex (e.g. r, or noise-normalised accuracy)
@@ -281,8 +281,8 @@ def plot_brain_map(values_lh:np.ndarray,   # one value per lh challenge vertex (
         m = maps[hemi]
         drawn = np.isfinite(m[tris]).all(1)
         if drawn.any():
-            im = ax.tripcolor(mtri.Triangulation(x, y, tris[drawn]), np.nan_to_num(m), cmap=cmap, vmin=vmin, vmax=vmax,
-                              shading="gouraud")
+            ax.tripcolor(mtri.Triangulation(x, y, tris[drawn]), np.nan_to_num(m), cmap=cmap, vmin=vmin, vmax=vmax,
+                         shading="gouraud")
         if roi_outlines is not None:
             lab = np.asarray(roi_outlines[hemi])[:FSAVERAGE5_N_VERTICES]
             for k in np.unique(lab[lab > 0]):

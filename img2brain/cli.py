@@ -172,8 +172,9 @@ def _score(a):
     if p.is_dir():
         from img2brain.pipeline import score_release
         table = score_release(p, t)
-        print("Challenge score: mean over vertices of 100·r²/NC (negative r → 0, capped at 100), in %; median beside it")
-        _print_table(table, ("subject", "n_vertices", "score_mean", "score_median", "median_r", "mean_r"))
+        print("Challenge score (%): mean over vertices of 100·r²/NC, negative r → 0, capped at 100 (the leaderboard's "
+              "number is `all`); the median beside it")
+        _print_table(table, ("subject", "hemisphere", "n_vertices", "score", "median_score"))
         return
     pred, truth = (np.load(f, mmap_mode="r") for f in (p, t))
     if pred.shape != truth.shape: raise DataError(f"{p} has shape {pred.shape} but {t} has shape {truth.shape}")

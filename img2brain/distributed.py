@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['VOXEL_SEPARABLE', 'parse_scheduler', 'get_client', 'run_tasks', 'worker_extractor', 'extract_chunk',
-           'extract_features_dask', 'voxel_chunks', 'ChunkedModel', 'fit_chunk', 'fit_dask', 'compare_models_dask',
-           'map_subjects']
+           'extract_features_dask', 'voxel_chunks', 'ChunkedModel', 'fit_chunk', 'fit_dask', 'VoxelChunked',
+           'compare_models_dask', 'map_subjects']
 
-# %% ../nbs/07b_dask.ipynb #6e215dd9
+# %% ../nbs/07b_dask.ipynb #0fe4f11b
 import os
 import re
 import time
@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 
 from .errors import ConfigError, DataError, check_choice
 
-# %% ../nbs/07b_dask.ipynb #a5bd8435
+# %% ../nbs/07b_dask.ipynb #7a1a9211
 _SCHEDULER_HELP = ("Use 'local:N' (N worker processes on this machine, e.g. 'local:4') or the address of a "
                    "running Dask scheduler, e.g. 'tcp://10.0.0.5:8786'.")
 
@@ -62,7 +63,7 @@ def get_client(scheduler,                # 'local:N', 'tcp://HOST:PORT', a Dask 
     # a Client given cluster arguments owns its LocalCluster: closing the client stops the workers
     return distributed.Client(n_workers=arg, threads_per_worker=threads_per_worker, **kw)
 
-# %% ../nbs/07b_dask.ipynb #6097d328
+# %% ../nbs/07b_dask.ipynb #eba3b612
 def run_tasks(client,              # a `distributed.Client`, or None to run here, in order
               fn:Callable,         # the task: fn(*args) -> result (must be picklable: a module-level function or partial)
               args_list:Sequence,  # one tuple of arguments per task
@@ -90,7 +91,7 @@ def run_tasks(client,              # a `distributed.Client`, or None to run here
         if todo: queue.add(submit())
         yield i, result
 
-# %% ../nbs/07b_dask.ipynb #c228c375
+# %% ../nbs/07b_dask.ipynb #d2684aad
 _NETS = {}        # in each worker process: (model, layers, weights, seed, device) -> (feature extractor, device)
 _NET_LOADS = []   # the keys this process has built a network for (how often a CNN was loaded)
 
@@ -146,7 +147,7 @@ def extract_chunk(paths:Sequence,   # image files of this chunk, in order
                 out[spec].append(feats)
     return {spec: np.concatenate(v) for spec, v in out.items()}
 
-# %% ../nbs/07b_dask.ipynb #2e28b2d3
+# %% ../nbs/07b_dask.ipynb #3d3cf907
 def _open_entries(images, model, layers, weights, seed, plan, cache_dir, verify):
     "({spec: finished features}, {spec: locked CacheEntry to fill}) in the feature cache of `img2brain.features`."
     from img2brain import features as F
@@ -229,7 +230,7 @@ def extract_features_dask(client,                     # a `distributed.Client` (
         for e in entries.values(): e.close()
     return {spec: result[spec] for spec in layers}
 
-# %% ../nbs/07b_dask.ipynb #df3d18ec
+# %% ../nbs/07b_dask.ipynb #910306e9
 def voxel_chunks(n_voxels:int,   # number of voxels (columns of the responses)
                  chunk_size:int, # voxels per chunk
                 )->list:         # consecutive slices covering 0..n_voxels-1
@@ -278,7 +279,7 @@ def fit_chunk(estimator_factory:Callable, # () -> unfitted regressor
     preds = [np.asarray(est.predict(X)).reshape(len(X), Y_chunk.shape[1]) for X in X_pred]
     return (est if keep else None), preds
 
-# %% ../nbs/07b_dask.ipynb #e23b4473
+# %% ../nbs/07b_dask.ipynb #d054fc83
 def fit_dask(client,                      # a `distributed.Client`, or None: the same chunks fitted here, in order
              estimator_factory:Callable,  # () -> an unfitted regressor, e.g. functools.partial(make_model, 'ridge')
              X_train:np.ndarray,          # training features, images × features
@@ -313,54 +314,77 @@ def fit_dask(client,                      # a `distributed.Client`, or None: the
     model = ChunkedModel(estimators, chunks) if return_model else None
     return (preds[0] if single else preds), model
 
-# %% ../nbs/07b_dask.ipynb #03697cee
+# %% ../nbs/07b_dask.ipynb #8a85ab74
 VOXEL_SEPARABLE = ('linear', 'ridge', 'lasso', 'enet', 'knn', 'ridgecv')
+_CLIENTS = {}   # scheduler address -> Client, so that estimators carry a plain string (clone-safe) instead of a client
+
+def _client_key(client)->str|None:
+    if client is None: return None
+    key = client.scheduler.address
+    _CLIENTS[key] = client
+    return key
+
+def _client_for(key:str|None):
+    if key is None: return None
+    if key not in _CLIENTS: _CLIENTS[key] = get_client(key)
+    return _CLIENTS[key]
+
+# %% ../nbs/07b_dask.ipynb #a2eaad79
+class VoxelChunked(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    "A regressor fitted voxel chunk by voxel chunk with `fit_dask`; its own grid parameters are the wrapped model's."
+    def __init__(self, estimator=None,   # the model to fit on each chunk (unfitted scikit-learn regressor)
+                 voxel_chunk:int|None=2048, # voxels per task; None: all voxels in one task
+                 scheduler:str|None=None, # address of a client made by `get_client` (None: serial, here)
+                ):
+        self.estimator, self.voxel_chunk, self.scheduler = estimator, voxel_chunk, scheduler
+
+    def set_params(self, **params):
+        "Set this wrapper's parameters; any other parameter (e.g. `alpha`) is set on the wrapped estimator."
+        own = {k: params.pop(k) for k in list(params) if k in ('estimator', 'voxel_chunk', 'scheduler')}
+        super().set_params(**own)
+        if params: self.estimator = clone(self.estimator).set_params(**params)
+        return self
+
+    def fit(self, X, y):
+        "Fit a clone of `estimator` on every voxel chunk of `y`, on the cluster."
+        y = np.asarray(y)
+        Y = y[:, None] if y.ndim == 1 else y
+        chunk = self.voxel_chunk or max(1, Y.shape[1])
+        _, self.model_ = fit_dask(_client_for(self.scheduler), partial(clone, self.estimator), X, Y, (), chunk)
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X)->np.ndarray:
+        "Predictions of the chunks side by side (images × voxels)."
+        return self.model_.predict(np.asarray(X))
+
+    def merged(self):
+        "The fitted model as one ordinary estimator (linear models), else this wrapper."
+        try: return self.model_.merged()
+        except ConfigError: return self
 
 def compare_models_dask(client,                  # a `distributed.Client`, or None: serial, same chunks
                         X_train, Y_train, X_val, Y_val, # the split, as for `compare_models`
                         models=None,             # model names (default: all of `img2brain.models.MODEL_NAMES`)
                         grids:dict|None=None,    # {name: [params, ...]} overriding each model's default grid
                         voxel_chunk:int=2048,    # voxels per task for the voxel-separable models
-                        threshold:float=0.4,     # also report the fraction of voxels with r above this
+                        progress:bool=True,      # tqdm bar over the fits
+                        **kwargs,                # passed on to `compare_models` (threshold, widen ...)
                        )->tuple:                 # (table sorted best first, {name: dict(estimator, r, params, grid)})
-    "`compare_models` with the fits sharded over Dask workers by voxel chunk: same grids, same table."
-    import json, warnings
-    import pandas as pd
+    "`compare_models` with every fit sharded over Dask workers by voxel chunk: same grids, same table."
+    from img2brain.evaluate import compare_models
     from img2brain.models import MODEL_NAMES, make_model, param_grid
-    from img2brain.metrics import ConstantVoxelWarning, voxel_correlation
     models = list(MODEL_NAMES) if models is None else ([models] if isinstance(models, str) else list(models))
     if not models: raise ConfigError('no models given: name at least one of ' + ', '.join(MODEL_NAMES))
     for name in models: check_choice(name, MODEL_NAMES, 'model')
-    Y_train, Y_val = np.asarray(Y_train), np.asarray(Y_val)
-    rows, results = [], {}
-    for name in models:
-        chunk = voxel_chunk if name in VOXEL_SEPARABLE else max(1, Y_train.shape[1])
-        trials = []
-        for params in (grids or {}).get(name) or param_grid(name):
-            t0 = time.perf_counter()
-            pred, model = fit_dask(client, partial(make_model, name, **params), X_train, Y_train, X_val, chunk)
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore', ConstantVoxelWarning)
-                r = voxel_correlation(Y_val, pred)
-            ok = np.isfinite(r)
-            trials.append(dict(params=params, estimator=model, r=r, median_r=float(np.median(r[ok])) if ok.any() else np.nan,
-                               fit_seconds=time.perf_counter() - t0))
-        best = max(trials, key=lambda t: -np.inf if np.isnan(t['median_r']) else t['median_r'])
-        r = best['r']; ok = np.isfinite(r)
-        est = best['estimator']
-        try: est = est.merged()
-        except ConfigError: pass
-        rows.append({'model': name, 'params': json.dumps(best['params'], sort_keys=True, default=str),
-                     'median_r': best['median_r'], 'mean_r': float(r[ok].mean()) if ok.any() else np.nan,
-                     f'frac_r_gt_{threshold:g}': float((r[ok] > threshold).mean()) if ok.any() else np.nan,
-                     'n_nan': int((~ok).sum()), 'fit_seconds': best['fit_seconds'], 'n_grid': len(trials)})
-        grid = pd.DataFrame([{'params': json.dumps(t['params'], sort_keys=True, default=str), 'median_r': t['median_r'],
-                              'fit_seconds': t['fit_seconds']} for t in trials])
-        results[name] = dict(estimator=est, r=r, params=best['params'], grid=grid)
-    table = pd.DataFrame(rows).sort_values('median_r', ascending=False, na_position='last', kind='stable')
-    return table.reset_index(drop=True), results
+    key = _client_key(client)
+    wrapped = {name: VoxelChunked(make_model(name), voxel_chunk if name in VOXEL_SEPARABLE else None, key) for name in models}
+    grids = {name: (grids or {}).get(name) or param_grid(name) for name in models}
+    table, results = compare_models(X_train, Y_train, X_val, Y_val, models=wrapped, grids=grids, progress=progress, **kwargs)
+    for res in results.values(): res['estimator'] = res['estimator'].merged()
+    return table, results
 
-# %% ../nbs/07b_dask.ipynb #7703a176
+# %% ../nbs/07b_dask.ipynb #ebd031cf
 def map_subjects(client,            # a `distributed.Client`, or None: one subject after the other, here
                  fn:Callable,       # fn(*args, **kwargs) -> result, picklable (e.g. img2brain.pipeline.run_pipeline)
                  subjects:dict,     # subject name -> tuple of positional arguments for `fn`

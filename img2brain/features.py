@@ -9,7 +9,7 @@ __all__ = ['log', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_VERSION', 'PROJECTION_
            'extract_features', 'cache_ls', 'cache_prune', 'solve_randomized_pca', 'FeaturePCA', 'fit_pca',
            'plot_explained_variance', 'score_layers', 'layer_study', 'plot_layer_study']
 
-# %% ../nbs/04_features.ipynb #01f974b6
+# %% ../nbs/04_features.ipynb #3735f2ff
 import difflib
 import hashlib
 import json
@@ -38,14 +38,14 @@ from .errors import ConfigError, WeightsUnavailable, check_choice
 from .data import DataError, atomic_write, load_image, split, load_dataset, Dataset, sha256_file
 from .metrics import voxel_correlation
 
-# %% ../nbs/04_features.ipynb #c09dc7bc
+# %% ../nbs/04_features.ipynb #b48f02cd
 try: import fcntl  # POSIX file locks for the cache
 except ImportError: fcntl = None  # Windows: no locking between processes
 
-# %% ../nbs/04_features.ipynb #1b4b1d89
+# %% ../nbs/04_features.ipynb #2c5baf98
 log = logging.getLogger(__name__)  # what extraction decides on its own (wide layers, waiting for a lock)
 
-# %% ../nbs/04_features.ipynb #dee4cee4
+# %% ../nbs/04_features.ipynb #c7357bbc
 def _model_kwargs(model:str, weights:str)->dict:
     "Constructor arguments so that `model` builds without pretrained weights."
     if model in ('inception_v3', 'googlenet') and weights != 'imagenet':
@@ -66,8 +66,7 @@ def _meta_net(model:str)->torch.nn.Module:
 @lru_cache(maxsize=None)
 def _layer_names(model:str)->tuple:
     "(module names, graph-node-only names): the two kinds of layer name `model` has."
-    net = _meta_net(model)
-    nodes = get_graph_node_names(net)[1]
+    net, nodes = _meta_net(model), _graph_nodes(model)
     prefixes = {'.'.join(n.split('.')[:i]) for n in nodes for i in range(1, n.count('.') + 2)}
     modules = [m for m, _ in net.named_modules() if m and m in prefixes]
     order = {m: i for i, m in enumerate(modules)}
@@ -98,7 +97,7 @@ def resolve_layer(model:str, # torchvision model name
 @lru_cache(maxsize=None)
 def _graph_nodes(model:str)->tuple: return tuple(get_graph_node_names(_meta_net(model))[1])
 
-# %% ../nbs/04_features.ipynb #6796878f
+# %% ../nbs/04_features.ipynb #c7416640
 def _weights_file(path:Path)->Path:
     path = Path(path)
     if not path.is_file():
@@ -162,7 +161,7 @@ def load_cnn(model:str="alexnet",    # torchvision classification model name
     for p in net.parameters(): p.requires_grad_(False)
     return net
 
-# %% ../nbs/04_features.ipynb #d2bd29db
+# %% ../nbs/04_features.ipynb #9ef49fee
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -194,7 +193,7 @@ def normalize_batch(batch:torch.Tensor, # uint8 images, N × 3 × H × W
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return x.sub_(mean).div_(std)
 
-# %% ../nbs/04_features.ipynb #a0efd6b1
+# %% ../nbs/04_features.ipynb #e6332c63
 _POOL_RE = re.compile(r'^(avg|max)(\d*)$|^(cls|mean)$')
 
 def parse_layer(spec:str, # "layer", "layer:avg", "layer:max4", "layer:cls", ...
@@ -259,7 +258,7 @@ def layer_widths(model:str,             # torchvision model name
     return {spec: pool_output(torch.empty(shapes[nodes[spec]], device='meta'), parsed[spec][1], model, spec).shape[1]
             for spec in layers}
 
-# %% ../nbs/04_features.ipynb #e539b39d
+# %% ../nbs/04_features.ipynb #e8ac7551
 CACHE_VERSION = 1
 
 _sha256_file = sha256_file  # old private name
@@ -295,7 +294,7 @@ def _read_json(path:Path):
 
 def _chunk_hash(rows:np.ndarray)->str: return hashlib.sha256(np.ascontiguousarray(rows).data).hexdigest()
 
-# %% ../nbs/04_features.ipynb #5e66ca3c
+# %% ../nbs/04_features.ipynb #5bfc8c99
 class EntryLock:
     "An exclusive lock on one cache entry (`flock` on a lock file); the OS drops it when its process dies."
     def __init__(self, path): self.path, self.fd = Path(path), None
@@ -333,7 +332,7 @@ class EntryLock:
     def __enter__(self): self.acquire(); return self
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/04_features.ipynb #cdbbabe7
+# %% ../nbs/04_features.ipynb #0610104e
 def _stem(layer:str)->str: return layer.replace(':', '@').replace('/', '_')  # a layer spec as a file name
 
 class CacheEntry:
@@ -414,7 +413,7 @@ class CacheEntry:
         "Drop the open partial file (if any) and release the lock (removing the lock file once the entry is `done`)."
         self.mm = None; self.lock.release(remove=done)
 
-# %% ../nbs/04_features.ipynb #f551c3fb
+# %% ../nbs/04_features.ipynb #efe6ccf3
 PROJECTION_WIDTH = 8192  # Johnson–Lindenstrauss: 10,000 images keep their distances within ±10 % at 7,894 dimensions
 
 def sparse_projection(n_features:int, # width of the layer (p)
@@ -453,7 +452,7 @@ def wide_layer_plan(model:str,                 # torchvision model name
                     f"projection (seed {seed}); pass max_cache_gb=None to keep it raw, or pool it (e.g. '{spec.split(':')[0]}:avg4')")
     return plan
 
-# %% ../nbs/04_features.ipynb #84ab60f5
+# %% ../nbs/04_features.ipynb #69c2fe52
 def _reraise_worker_errors(loader):
     "Iterate `loader`; a `DataError` from a worker comes back with its own message instead of a traceback dump."
     try: yield from loader
@@ -557,7 +556,7 @@ def extract_features(images:Sequence,          # image file paths; row order of 
         for e in entries.values(): e.close()
     return {spec: result[spec] for spec in layers}
 
-# %% ../nbs/04_features.ipynb #7e90d943
+# %% ../nbs/04_features.ipynb #1e2f507c
 _SUFFIXES = ('.partial.npy', '.progress.json', '.npy', '.json', '.lock')
 
 def _entry_files(cache_dir)->dict:
@@ -624,7 +623,7 @@ def cache_prune(cache_dir,                      # a feature cache folder
             lock.release(remove=True)
     return pd.DataFrame(removed, columns=cache_ls(cache_dir).columns)
 
-# %% ../nbs/04_features.ipynb #9885d9fc
+# %% ../nbs/04_features.ipynb #39eb40a6
 def _row_blocks(n_rows:int, batch_size:int):
     for s in range(0, n_rows, batch_size): yield slice(s, min(s + batch_size, n_rows))
 
@@ -663,7 +662,7 @@ def solve_randomized_pca(X, n_components:int, rows=None, seed:int=0, n_iter:int=
     return dict(mean=mean, components=Vt, singular_values=s, explained_variance=var,
                 explained_variance_ratio=var / total if total > 0 else np.zeros_like(var), n_samples=n)
 
-# %% ../nbs/04_features.ipynb #4519ba85
+# %% ../nbs/04_features.ipynb #60bb6b2c
 class FeaturePCA:
     "PCA for CNN features: train-only fit that streams over (memory-mapped) rows; float32 output; pickle-free saving."
     def __init__(self, n_components:int=100, # number of components k
@@ -734,7 +733,7 @@ def fit_pca(train_features,          # images × features (array or read-only me
     "Fit a `FeaturePCA` on training features only."
     return FeaturePCA(n_components, seed, batch_size=batch_size).fit(train_features, rows)
 
-# %% ../nbs/04_features.ipynb #c0445d80
+# %% ../nbs/04_features.ipynb #b4327d5a
 def plot_explained_variance(pca:FeaturePCA, # a fitted FeaturePCA
                             ax=None,          # matplotlib axes; None: a new figure
                             label:str|None=None, # legend label (e.g. the layer)
@@ -750,7 +749,7 @@ def plot_explained_variance(pca:FeaturePCA, # a fitted FeaturePCA
     ax.grid(alpha=.3)
     return ax
 
-# %% ../nbs/04_features.ipynb #9c5ece96
+# %% ../nbs/04_features.ipynb #ee8659af
 def score_layers(features:dict,          # layer name → features, images × features (arrays or memmaps)
                  responses:np.ndarray,    # images × voxels (rows match the features' first rows)
                  train_idx, val_idx,      # the split (index arrays)

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RIDGE_BACKENDS', 'RIDGE_SCORINGS', 'RIDGE_METHODS', 'DEFAULT_ALPHAS', 'MODEL_NAMES', 'ORIGINAL_RIDGE_ALPHAS',
            'ORIGINAL_LASSO_ALPHAS', 'MODEL_FORMAT', 'SKOPS_TRUSTED', 'RidgeBackend', 'get_backend', 'solve_ridge',
-           'cv_splits', 'solve_ridge_cv', 'GridEdgeWarning', 'grid_edges', 'VoxelRidgeCV', 'make_model', 'param_grid',
-           'original_recipe_models', 'save_model', 'load_model']
+           'cv_splits', 'solve_ridge_cv', 'GridEdgeWarning', 'grid_edges', 'VoxelRidgeCV', 'plot_alpha_choice',
+           'make_model', 'param_grid', 'original_recipe_models', 'save_model', 'load_model']
 
 # %% ../nbs/05_models.ipynb #6b55a4d3
 import hashlib
@@ -156,7 +156,10 @@ def cv_splits(cv,                # int K (K folds in order), a scikit-learn spli
     if isinstance(cv, str):
         raise ConfigError(f"cv={cv!r} is not a number of folds, a scikit-learn splitter or a list of (train, validation) pairs")
     if hasattr(cv, "split"):
-        try: pairs = list(cv.split(np.zeros((n_samples, 1)), None, groups))
+        try:
+            with warnings.catch_warnings():   # splitters that ignore groups say so; a shared `groups` is no mistake
+                warnings.filterwarnings("ignore", message="The groups parameter is ignored")
+                pairs = list(cv.split(np.zeros((n_samples, 1)), None, groups))
         except ValueError as e:
             raise ConfigError(f"{type(cv).__name__} could not split {n_samples} samples: {e}") from None
     elif not hasattr(cv, "__iter__"):
@@ -472,6 +475,29 @@ class VoxelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return X @ self.coef_.T.astype(X.dtype, copy=False) + np.asarray(self.intercept_, dtype=X.dtype)
+
+# %% ../nbs/05_models.ipynb #dfd18cda
+def plot_alpha_choice(model,           # a fitted `VoxelRidgeCV`
+                      voxels=(0,),     # voxels whose CV curves to draw
+                      axs=None,        # two matplotlib axes (new figure if None)
+                      label:str="",    # name of this fit in the legends
+                     ):
+    "Histogram of the chosen alpha per voxel (left) and the CV curves of `voxels` with their chosen alpha (right)."
+    import matplotlib.pyplot as plt
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(10, 3.6))
+    grid = np.log10(model.alphas_)
+    step = np.median(np.diff(grid)) if len(grid) > 1 else 1.0
+    axs[0].hist(np.log10(model.best_alphas_), bins=np.arange(grid[0] - step / 2, grid[-1] + step, step),
+                alpha=0.5, label=label or None)
+    axs[0].set(title="Alpha chosen per voxel", xlabel="log10 alpha", ylabel="number of voxels")
+    for v in voxels:
+        line, = axs[1].semilogx(model.alphas_, model.cv_scores_[:, v], label=f"voxel {v}{' ' + label if label else ''}")
+        best = np.argmax(model.alphas_ == model.best_alphas_[v])
+        axs[1].plot(model.alphas_[best], model.cv_scores_[best, v], "o", color=line.get_color())
+    axs[1].set(title="Cross-validation curves", xlabel="alpha", ylabel=f"mean CV score ({model.scoring})")
+    for ax in axs:
+        if ax.get_legend_handles_labels()[0]: ax.legend(fontsize="small")
+    return axs
 
 # %% ../nbs/05_models.ipynb #2b511ef0
 MODEL_NAMES = ("linear", "ridge", "lasso", "enet", "knn", "tree", "ridgecv")

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['r2_split', 'score_split', 'partition_from_r2', 'variance_partition', 'preferred_space', 'layer_depth_index',
-           'roi_summary', 'plot_preferred_by_roi', 'plot_depth_by_roi', 'plot_partition_by_roi']
+           'roi_summary', 'plot_preferred_by_roi', 'plot_depth_by_roi', 'plot_shares_by_roi', 'plot_partition_by_roi']
 
-# %% ../nbs/05c_partition.ipynb #51be204e
+# %% ../nbs/05c_partition.ipynb #7dafafdb
 from itertools import combinations
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 from .banded import BandedRidgeCV, dirichlet_weights, stack_spaces
 from .errors import ConfigError, DataError, UserError, check_choice
 
-# %% ../nbs/05c_partition.ipynb #3b3adc27
+# %% ../nbs/05c_partition.ipynb #0a78b160
 def _check_split(y_true, y_split):
     y_true, y_split = np.asarray(y_true, dtype=np.float64), np.asarray(y_split, dtype=np.float64)
     if y_true.ndim == 1: y_true = y_true[:, None]
@@ -47,7 +47,7 @@ def score_split(y_true:np.ndarray,  # measured responses, images × voxels
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(norm > 0, (y[None] * p).sum(1) / norm, np.nan)
 
-# %% ../nbs/05c_partition.ipynb #10f1644c
+# %% ../nbs/05c_partition.ipynb #7a807ee6
 def _part_name(T): return ("unique_" if len(T) == 1 else "shared_") + "&".join(T)
 
 def partition_from_r2(r2:dict,            # frozenset of space names → R² per voxel of the model on those spaces (every non-empty subset)
@@ -68,7 +68,7 @@ def partition_from_r2(r2:dict,            # frozenset of space names → R² per
     out = pd.DataFrame(out)
     return out.clip(lower=0) if negative == "clip" else out
 
-# %% ../nbs/05c_partition.ipynb #1306fe8c
+# %% ../nbs/05c_partition.ipynb #7b1856ff
 def variance_partition(spaces:dict,          # name → (train, test) features; 2 or 3 spaces
                        Y_train:np.ndarray,   # training responses, images × voxels
                        Y_test:np.ndarray,    # test responses, images × voxels
@@ -100,7 +100,7 @@ def variance_partition(spaces:dict,          # name → (train, test) features; 
             cols["r2_" + "+".join(subset)] = r2[frozenset(subset)]
     return pd.concat([pd.DataFrame(cols), partition_from_r2(r2, negative)], axis=1).rename_axis("voxel")
 
-# %% ../nbs/05c_partition.ipynb #42964f69
+# %% ../nbs/05c_partition.ipynb #d8158489
 def preferred_space(values:np.ndarray, # per voxel and space: band weights (voxels × spaces) or split scores
                     names,             # the space names, one per column
                    )->np.ndarray:      # the name of the space with the largest value per voxel; 'none' when all ≤ 0
@@ -126,7 +126,7 @@ def layer_depth_index(values:np.ndarray, # per voxel and layer (ordered input �
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tot > 0, pos @ d / tot, np.nan)
 
-# %% ../nbs/05c_partition.ipynb #3269e2e2
+# %% ../nbs/05c_partition.ipynb #912ead28
 def roi_summary(preferred,            # preferred space per voxel (`preferred_space`)
                 rois,                 # ROI (or voxel type) label per voxel
                 depth=None,           # layer-depth index per voxel (`layer_depth_index`), optional
@@ -145,7 +145,7 @@ def roi_summary(preferred,            # preferred space per voxel (`preferred_sp
     if values is not None: out = out.join(pd.DataFrame(values).reset_index(drop=True).groupby(rois).mean().add_prefix("mean_"))
     return out
 
-# %% ../nbs/05c_partition.ipynb #87451ce6
+# %% ../nbs/05c_partition.ipynb #7e192820
 def plot_preferred_by_roi(preferred,  # preferred space per voxel
                           rois,       # ROI label per voxel
                           order=None, # ROI order on the axis (e.g. V1 … PPA); None: order of first appearance
@@ -184,26 +184,35 @@ def plot_depth_by_roi(depth,       # layer-depth index per voxel
     ax.set(xlabel="ROI", ylabel="layer-depth index (0 = first, 1 = last layer)", ylim=(-0.05, 1.05), title=title)
     return ax
 
-def plot_partition_by_roi(parts:pd.DataFrame, # per-voxel unique_/shared_ columns (`variance_partition`)
-                          rois,               # ROI label per voxel
-                          order=None,         # ROI order; None: order of first appearance
-                          ax=None,            # matplotlib axes; None: a new figure
-                          title="Variance partition by ROI (test R²)", # axes title
-                         ):                   # the axes
-    "Mean unique and shared R² per ROI as stacked bars (negative means are drawn below 0)."
+def plot_shares_by_roi(values:pd.DataFrame, # per-voxel columns to average per ROI and stack (split shares, partition parts)
+                       rois,                 # ROI label per voxel
+                       order=None,           # ROI order; None: order of first appearance
+                       ax=None,              # matplotlib axes; None: a new figure
+                       title="Share of the test R² by feature space and ROI", # axes title
+                       ylabel="mean test R² share", # y-axis label (units)
+                      ):                     # the axes
+    "Per ROI, the mean of each column of `values` as stacked bars (negative means are drawn below 0)."
     import matplotlib.pyplot as plt
-    cols = [c for c in parts.columns if c.startswith(("unique_", "shared_"))]
-    m = parts[cols].reset_index(drop=True).groupby(np.asarray(rois, dtype=object), sort=False).mean()
+    m = pd.DataFrame(values).reset_index(drop=True).groupby(np.asarray(rois, dtype=object), sort=False).mean()
     if order is not None: m = m.reindex([o for o in order if o in m.index])
     if ax is None: _, ax = plt.subplots(figsize=(7, 3.5))
     pos, neg = np.zeros(len(m)), np.zeros(len(m))
-    colors = plt.get_cmap("tab10")(np.arange(len(cols)) % 10)
-    for c, color in zip(cols, colors):
-        v = m[c].to_numpy()
-        base = np.where(v >= 0, pos, neg)
-        ax.bar(m.index.astype(str), v, bottom=base, color=color, label=c.replace("_", " ", 1))
+    colors = plt.get_cmap("tab10")(np.arange(m.shape[1]) % 10)
+    for (c, v), color in zip(m.items(), colors):
+        v = v.to_numpy()
+        ax.bar(m.index.astype(str), v, bottom=np.where(v >= 0, pos, neg), color=color, label=str(c).replace("_", " ", 1))
         pos, neg = pos + np.maximum(v, 0), neg + np.minimum(v, 0)
     ax.axhline(0, color="k", lw=0.6)
-    ax.set(xlabel="ROI", ylabel="mean explained variance (test R²)", title=title)
+    ax.set(xlabel="ROI", ylabel=ylabel, title=title)
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
     return ax
+
+def plot_partition_by_roi(parts:pd.DataFrame, # `variance_partition` output (its unique_/shared_ columns are drawn)
+                          rois,               # ROI label per voxel
+                          order=None,         # ROI order; None: order of first appearance
+                          ax=None,            # matplotlib axes; None: a new figure
+                          title="Variance partition by ROI", # axes title
+                         ):                   # the axes
+    "Mean unique and shared test R² per ROI as stacked bars."
+    cols = [c for c in parts.columns if c.startswith(("unique_", "shared_"))]
+    return plot_shares_by_roi(parts[cols], rois, order, ax, title, "mean explained variance (test R²)")

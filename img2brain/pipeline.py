@@ -22,7 +22,7 @@ from .evaluate import (compare_models, plot_r_distributions, plot_voxel_predicti
 
 # %% auto #0
 __all__ = ['RECIPES', 'default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'pca_components',
-           'recipe_models', 'recipe_split', 'compare_models_cached', 'write_run_predictions', 'read_feature_file',
+           'recipe_models', 'recipe_split', 'compare_models_cached', 'write_run_predictions', 'user_spaces',
            'banded_spaces', 'model_statistics', 'write_run_submission', 'score_release', 'release_subjects',
            'plot_subjects', 'run_release', 'run_pipeline']
 
@@ -341,53 +341,20 @@ def write_run_predictions(pred:np.ndarray, # test images × voxels
     return [p for p in paths if Path(p).name != "test_pred.npy"]
 
 # %% ../nbs/07_pipeline.ipynb #f8923b2e
-def read_feature_file(path,        # .npy (rows: training then test images), or .csv/.parquet with an `image` column
-                      data:Dataset,# the dataset whose images the rows describe
-                     )->np.ndarray:# float32, (training + test images) × features, in the loader's order
-    "A user's feature space for every image of `data`, checked: one row per image, known image names, no NaN."
-    path = Path(path).expanduser()
-    if not path.is_file(): raise DataError(f"{path}: feature file not found")
-    images = [Path(p).name for p in list(data.train_images) + list(data.test_images)]
-    if path.suffix == ".npy":
-        X = np.load(path, allow_pickle=False)
-        X = X[:, None] if X.ndim == 1 else X
-        if X.ndim != 2 or len(X) != len(images):
-            raise DataError(f"{path.name} has shape {X.shape}; it needs one row per image: {data.n_train:,} training then "
-                            f"{data.n_test:,} test images = {len(images):,} rows")
-    elif path.suffix in (".csv", ".parquet"):
-        t = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-        if "image" not in t: raise DataError(f"{path.name} has no `image` column naming each row's image file")
-        t = t.assign(image=t["image"].astype(str).map(lambda s: Path(s).name)).set_index("image")
-        unknown, missing = sorted(set(t.index) - set(images)), [i for i in images if i not in t.index]
-        if unknown: raise DataError(f"{path.name} names {len(unknown)} image(s) that are not in the dataset, e.g. {unknown[0]!r}")
-        if missing: raise DataError(f"{path.name} has no row for {len(missing)} image(s) of the dataset, e.g. {missing[0]!r}")
-        if t.index.duplicated().any(): raise DataError(f"{path.name} has several rows for image {t.index[t.index.duplicated()][0]!r}")
-        t = t.loc[images].select_dtypes("number")
-        if t.shape[1] == 0: raise DataError(f"{path.name} has no numeric feature column besides `image`")
-        X = t.to_numpy()
-    else: raise DataError(f"{path.name}: feature files must be .npy, .csv or .parquet")
-    X = np.asarray(X, dtype=np.float32)
-    bad = ~np.isfinite(X)
-    if bad.any(): raise DataError(f"{path.name} has {int(bad.sum())} NaN/infinite values (first in row "
-                                  f"{int(np.flatnonzero(bad.any(1))[0])}); impute or drop them first")
-    return X
+def user_spaces(data:Dataset, config:RunConfig)->dict:
+    "{name: features of every image} from the configuration's feature files, checked (before any work is done)."
+    from img2brain.spaces import read_feature_file
+    images = list(data.train_images) + list(data.test_images)
+    return {name: read_feature_file(path, images) for name, _, path in (f.partition("=") for f in config.features)}
 
-def banded_spaces(data:Dataset, feats:dict, config:RunConfig, train_idx, val_idx)->dict:
+def banded_spaces(data:Dataset, feats:dict, config:RunConfig, train_idx, val_idx, files:dict|None=None)->dict:
     "{space: (train, val, test)}: every layer and feature file, each reduced on its own by PCA fitted on the training split."
+    from img2brain.spaces import reduce_spaces
     spaces = {f"{config.cnn}:{l}": feats[l] for l in config.layers}
-    for spec in config.features:
-        name, _, path = spec.partition("=")
-        spaces[name] = read_feature_file(path, data)
+    spaces.update(user_spaces(data, config) if files is None else files)
+    reduced = reduce_spaces(spaces, train_idx, n_components=config.pca, seed=config.seed)
     test_idx = np.arange(data.n_train, data.n_train + data.n_test)
-    out = {}
-    for name, X in spaces.items():
-        n = min(config.pca, len(train_idx), X.shape[1])
-        if X.shape[1] <= config.pca: parts = [np.asarray(X[i], np.float32) for i in (train_idx, val_idx, test_idx)]
-        else:
-            pca = fit_pca(X, n_components=n, seed=config.seed, rows=train_idx)
-            parts = [pca.transform(X, rows=i) for i in (train_idx, val_idx, test_idx)]
-        out[name] = tuple(parts)
-    return out
+    return {k: tuple(np.asarray(X[i], np.float32) for i in (train_idx, val_idx, test_idx)) for k, X in reduced.items()}
 
 # %% ../nbs/07_pipeline.ipynb #75f119de
 def model_statistics(table:pd.DataFrame,  # the comparison table, best first
@@ -437,6 +404,7 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     stage("load and validate")
     data = load_dataset(data_path)                      # DataError on bad input, before anything is written
     models = recipe_models(config)                      # ConfigError (original recipe unavailable) before any work
+    files = user_spaces(data, config)                   # DataError on a bad feature file, before any work
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(out_dir.name + ".partial")
     if staging.exists(): shutil.rmtree(staging)        # left over from an interrupted run
@@ -474,7 +442,7 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     if "banded" in models:
         stage(f"banded ridge over {len(config.layers) + len(config.features)} feature spaces")
         from img2brain.banded import fit_banded
-        spaces = banded_spaces(data, feats, config, train_idx, val_idx)
+        spaces = banded_spaces(data, feats, config, train_idx, val_idx, files)
         t0 = time.perf_counter()
         banded = fit_banded(spaces, Y_train, random_state=config.seed)
         seconds = time.perf_counter() - t0
@@ -559,9 +527,9 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     return summary
 
 # %% ../nbs/07_pipeline.ipynb #3d8f5452
-def write_run_submission(runs:dict,       # {subject: run folder holding predictions/{lh,rh}_pred_test.npy}
+def write_run_submission(runs:dict,       # {subject: run folder holding predictions/{lh,rh}_pred_test.npy and summary.json}
                          zip_path,        # the zip to write
-                         release_root=None, # the data folder (a release or one subject): shapes are checked against it
+                         release_root=None, # the data folder holding exactly these subjects: shapes are checked against it
                         )->Path:          # the zip, written and checked
     "The Algonauts submission zip of the runs' predictions, checked against the challenge's rules and the data."
     from img2brain.algonauts import write_submission, check_submission
@@ -572,9 +540,15 @@ def write_run_submission(runs:dict,       # {subject: run folder holding predict
             if not f.is_file(): raise DataError(f"{f}: missing; is {run} the run of an Algonauts subject?")
         preds[subj] = tuple(np.load(f, allow_pickle=False) for f in files)
     zip_path = write_submission(preds, zip_path)
-    if release_root is not None:
-        try: check_submission(zip_path, release_root)
-        except DataError: Path(zip_path).unlink(missing_ok=True); raise
+    try:
+        if release_root is not None: check_submission(zip_path, release_root)
+        else:                        # some subjects of a release: their shapes against what each run read from the data
+            for row in check_submission(zip_path).itertuples():
+                s = json.loads((Path(runs[row.subject])/"summary.json").read_text())
+                want = (s["n_test"], s["n_vertices"][row.hemisphere])
+                if tuple(row.shape) != want:
+                    raise DataError(f"{row.subject}/{row.hemisphere}_pred_test.npy has shape {row.shape}; the data has {want}")
+    except DataError: Path(zip_path).unlink(missing_ok=True); raise
     return Path(zip_path)
 
 def _heldout_root(root:Path)->Path:
@@ -683,7 +657,9 @@ def run_release(root,                       # a release folder holding subjNN/ f
                   figures=["subjects.png"])
     layouts = {json.loads((run/"summary.json").read_text())["layout"] for run in runs.values()}
     if layouts == {"algonauts"}:
-        result["submission"] = write_run_submission(runs, out_dir/"algonauts_submission.zip", root).name
+        every = len(runs) == len(release_subjects(root))
+        result["submission"] = write_run_submission(runs, out_dir/"algonauts_submission.zip", root if every else None).name
+        if not every: result["notes"] = [f"the submission holds {', '.join(runs)} only; the challenge expects every subject"]
     _write_json(result, out_dir/"release.json")
     return result
 

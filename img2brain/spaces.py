@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['read_feature_file', 'feature_spaces', 'reduce_spaces']
 
-# %% ../nbs/04a_spaces.ipynb #6278e1bf
+# %% ../nbs/04a_spaces.ipynb #b3bd8cc7
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -16,7 +16,7 @@ from .data import DataError, Dataset, load_dataset
 from .errors import ConfigError
 from .features import extract_features, fit_pca
 
-# %% ../nbs/04a_spaces.ipynb #22954a95
+# %% ../nbs/04a_spaces.ipynb #b97c10e5
 def _check_values(X:np.ndarray, path, columns=None, chunk_rows:int=4096)->np.ndarray:
     "Float32 copy of `X`, or a `DataError` naming the first NaN/Inf (row, column)."
     if X.dtype.kind not in 'biuf':
@@ -27,7 +27,7 @@ def _check_values(X:np.ndarray, path, columns=None, chunk_rows:int=4096)->np.nda
         if bad.any():
             n_bad = int((~np.isfinite(X)).sum())
             r, c = np.argwhere(bad)[0]
-            col = columns[c] if columns is not None else c
+            col = columns[c] if columns is not None else int(c)
             raise DataError(f"{path}: {n_bad:,} NaN or infinite value(s), the first at row {s + r}, column {col!r}; "
                             "fill or drop them before using the file as a feature space")
     return X
@@ -84,7 +84,7 @@ def read_feature_file(path,            # .npy (rows: training then test images) 
                         "a .npy needs one row per image in that order — or use a .csv/.parquet with an 'image' column")
     return _check_values(X, path)
 
-# %% ../nbs/04a_spaces.ipynb #8b45763c
+# %% ../nbs/04a_spaces.ipynb #89c5243f
 def _cnn_requests(cnn_layers)->dict:
     "name → (model, layer spec), from (model, layer) pairs, 'model/layer' strings or a name → pair mapping."
     items = cnn_layers.items() if isinstance(cnn_layers, Mapping) else [(None, x) for x in cnn_layers]
@@ -131,7 +131,7 @@ def feature_spaces(data,                        # a `Dataset` or a dataset folde
         for name, layer in wanted.items(): spaces[name] = feats[layer]
     return {name: spaces[name] for name in [*requests, *files]}
 
-# %% ../nbs/04a_spaces.ipynb #11927b93
+# %% ../nbs/04a_spaces.ipynb #47910cac
 def reduce_spaces(spaces:Mapping,           # name → images × features (arrays or memmaps)
                   train_rows,               # rows the PCAs are fitted on (the training split)
                   n_components:int=100,     # components per space (fewer if the training rows are fewer)

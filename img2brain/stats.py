@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from .errors import DataError, ConfigError, check_choice
-from .metrics import voxel_correlation, normalized_accuracy, _check_ceiling
+from .metrics import voxel_correlation, _check_ceiling
 try: import numba        # optional: a compiled kernel for the permutation test, ~5× faster than numpy
 except ImportError: numba = None
 
@@ -214,7 +214,7 @@ def bootstrap_ci(y_true:np.ndarray,         # measured responses, images × voxe
                  ci:float=0.95,             # coverage of the interval
                  seed:int=0,                # random seed
                  by=None,                   # a label per voxel (e.g. `data.voxels["roi"]`): one row per group and `all`
-                 noise_ceiling:np.ndarray|None=None, # NC per voxel (fraction), for the *_norm_acc statistics
+                 noise_ceiling:np.ndarray|None=None, # NC per voxel (fraction) for *_norm_acc; voxels with NC = 0 left out
                 )->pd.DataFrame:            # group, statistic, estimate, ci_low, ci_high, n_voxels
     "Percentile bootstrap interval of a voxel summary (median r by default), resampling images, overall and per group."
     check_choice(statistic, STATISTICS, "statistic")
@@ -290,7 +290,7 @@ def compare_predictions(y_true:np.ndarray,       # measured responses, images ×
     lo, hi = np.quantile(diffs, [(1 - ci) / 2, 1 - (1 - ci) / 2])
     return dict(median_r_a=float(np.nanmedian(ra)), median_r_b=float(np.nanmedian(rb)),
                 median_r_difference=float(np.nanmedian(ra) - np.nanmedian(rb)), ci_low=float(lo), ci_high=float(hi),
-                p_bootstrap=float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)) + 1 / (n_boot + 1))),
+                p_bootstrap=float(min(1.0, (1 + 2 * min((diffs <= 0).sum(), (diffs >= 0).sum())) / (n_boot + 1))),
                 n_voxels_a_better=int(np.nansum(q <= 0.05)),
                 voxels=pd.DataFrame({"r_a": ra, "r_b": rb, "p_a_better": p, "q_a_better": q}))
 

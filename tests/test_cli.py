@@ -93,7 +93,7 @@ def test_run_predict_score_seed_layout(work, tmp_path):
     for f in summary["figures"]:
         assert (out / f).stat().st_size > 1000
     # the config it wrote repeats the run exactly
-    r2 = cli("run", work / "seed", "--out", tmp_path / "out2", "--config", out / "config.toml", "-q")
+    cli("run", work / "seed", "--out", tmp_path / "out2", "--config", out / "config.toml", "-q")
     s2 = json.loads((tmp_path / "out2" / "summary.json").read_text())
     assert s2["best_model"] == summary["best_model"] and s2["best_median_r"] == summary["best_median_r"]
     # predict: the saved model applied to the test images reproduces the run's test predictions

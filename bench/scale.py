@@ -1,0 +1,129 @@
+"""Memory and time of fitting the linear model family as `compare_models` does, at growing voxel counts.
+
+For each voxel count (default 2,500 / 10,000 / 40,000), a fresh subprocess
+  * makes 8,857 images × 100 features (standard normal, like PCA scores of random data) and responses
+    Y = X·W + noise (float32, made block by block), kept in memory as `Dataset.responses` is;
+  * splits the images 80/20 with `img2brain.data.split` (seed 0) and copies the training / validation rows,
+    as `img2brain.pipeline.run_pipeline` does;
+  * runs `img2brain.evaluate.compare_models(..., models=linear,ridge,lasso,enet,ridgecv)` with the default grids;
+  * reports its peak RSS (getrusage ru_maxrss of itself and of its finished children), the size of the
+    full response matrix and the seconds spent in `compare_models`.
+A size is skipped (and says so) when the machine has too little free memory for it.
+Writes bench/results/scale.json: {"sizes": {"2500": {"peak_rss_mib", "response_mib", "seconds", ...}, ...}}.
+
+    python bench/scale.py                         # 2,500 / 10,000 / 40,000 voxels
+    python bench/scale.py --voxels 2500 10000     # only these sizes
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def peak_rss_mib():
+    "Peak resident set size of this process and (max) of its finished children, in MiB (Linux reports KiB)."
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return max(a.ru_maxrss, b.ru_maxrss) / 1024
+
+
+def current_rss_mib():
+    with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+def child(n_voxels, n_images, n_features, models, seed):
+    import numpy as np
+    from img2brain.data import split
+    from img2brain.evaluate import compare_models
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_images, n_features), dtype=np.float32)
+    Y = np.empty((n_images, n_voxels), np.float32)
+    for s in range(0, n_voxels, 2500):            # block by block: no float64 copy of the whole matrix
+        e = min(s + 2500, n_voxels)
+        W = rng.standard_normal((n_features, e - s), dtype=np.float32) * np.float32(0.05)
+        Y[:, s:e] = X @ W + rng.standard_normal((n_images, e - s), dtype=np.float32)
+    train, val = split(n_images, val_frac=0.2, seed=seed)
+    X_train, X_val, Y_train, Y_val = X[train], X[val], Y[train], Y[val]
+    rss_before = current_rss_mib()
+    t0 = time.perf_counter()
+    table, _ = compare_models(X_train, Y_train, X_val, Y_val, models=models, progress=False)
+    seconds = time.perf_counter() - t0
+    return dict(peak_rss_mib=round(peak_rss_mib(), 1), response_mib=round(Y.nbytes / 2**20, 1),
+                seconds=round(seconds, 2), rss_before_fit_mib=round(rss_before, 1),
+                n_train=len(train), n_val=len(val),
+                median_r={m: round(float(r), 4) for m, r in zip(table['model'], table['median_r'])},
+                fit_seconds={m: round(float(s), 2) for m, s in zip(table['model'], table['fit_seconds'])})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--voxels', type=int, nargs='+', default=[2500, 10000, 40000])
+    ap.add_argument('--n-images', type=int, default=8857, help='training images before the 80/20 split (the seed: 8,857)')
+    ap.add_argument('--features', type=int, default=100)
+    ap.add_argument('--models', default='linear,ridge,lasso,enet,ridgecv')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--out', type=Path, default=HERE/'results'/'scale.json')
+    ap.add_argument('--child', type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    models = [m for m in args.models.split(',') if m]
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.n_images, args.features, models, args.seed)))
+        return
+
+    import psutil
+    sizes = {}
+    load_start = os.getloadavg()
+    for v in args.voxels:
+        response_mib = args.n_images * v * 4 / 2**20
+        need = 8 * response_mib + 1024          # today's peak is about 7× the response matrix (issue measurement)
+        avail = psutil.virtual_memory().available / 2**20
+        if avail < need:
+            sizes[str(v)] = dict(skipped=f'needs about {need:.0f} MiB, {avail:.0f} MiB available', response_mib=round(response_mib, 1))
+            print(f'{v} voxels: skipped ({sizes[str(v)]["skipped"]})', flush=True)
+            continue
+        print(f'{v} voxels ...', flush=True)
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, __file__, '--child', str(v), '--n-images', str(args.n_images),
+                              '--features', str(args.features), '--models', ','.join(models), '--seed', str(args.seed)],
+                             capture_output=True, text=True)
+        if out.returncode:
+            sizes[str(v)] = dict(error=out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f'exit {out.returncode}')
+        else:
+            sizes[str(v)] = json.loads(out.stdout.strip().splitlines()[-1])
+            sizes[str(v)]['wall_seconds'] = round(time.perf_counter() - t0, 2)
+        print(f'  {sizes[str(v)]}', flush=True)
+    done = {int(k): s for k, s in sizes.items() if 'peak_rss_mib' in s}
+    growth = None
+    if len(done) >= 2:
+        import numpy as np
+        v = np.array(sorted(done)); p = np.array([done[k]['peak_rss_mib'] for k in v])
+        r = np.array([done[k]['response_mib'] for k in v])
+        slope, icpt = np.polyfit(v, p, 1)
+        growth = dict(mib_per_1000_voxels=round(1000 * slope, 1), intercept_mib=round(icpt, 1),
+                      peak_over_response={str(k): round(done[k]['peak_rss_mib'] / done[k]['response_mib'], 2) for k in v},
+                      linear_fit_max_residual_mib=round(float(np.abs(p - (slope * v + icpt)).max()), 1))
+    result = dict(benchmark='peak RSS and time of compare_models (linear family) by voxel count',
+                  command='python bench/scale.py ' + ' '.join(sys.argv[1:]),
+                  machine=dict(date=time.strftime('%Y-%m-%dT%H:%M:%S'), python=platform.python_version(),
+                               platform=platform.platform(), cpu_count=os.cpu_count(),
+                               memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
+                               load_average_start=load_start, load_average_end=os.getloadavg(),
+                               note='shared machine: seconds are inflated by other jobs; peak RSS is not'),
+                  config=dict(n_images=args.n_images, val_frac=0.2, features=args.features, models=models,
+                              grids='img2brain.models.param_grid defaults (compare_models may widen them)',
+                              responses='float32, kept in memory, train/val rows copied as run_pipeline does'),
+                  sizes=sizes, growth=growth)
+    from img2brain.data import atomic_write
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))
+    print(json.dumps(growth, indent=1))
+
+
+if __name__ == '__main__':
+    main()
