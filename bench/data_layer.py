@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from img2brain.data import atomic_write, load_dataset, missing_trials, sha256_file
 from img2brain.synth import make_dataset, make_release
 

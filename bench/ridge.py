@@ -17,10 +17,15 @@ Methods (all fit an intercept):
                  with cv=None, i.e. efficient leave-one-out (GCV) scored by squared error — a different CV scheme,
                  so it is timed but its alphas are not expected to match.
 
+  previous_numpy VoxelRidgeCV of another img2brain version, imported from the file given with --previous (e.g. the
+                 last release's models.py: `git show REV:img2brain/models.py > bench/data/previous_models.py`), timed
+                 in the same rounds as ours, so that a change of speed is measured within one run
+
 Usage:  python bench/ridge.py                       # full size (several minutes; heavy on a shared machine)
         python bench/ridge.py --small               # 1,500 images × 1,000 voxels, p = 50 and 200
         python bench/ridge.py --n-train 2000 --n-voxels 2000 --features 100 --skip sklearn_loo
         python bench/ridge.py --ref-voxels 2000   # himalaya/sklearn on 2,000 of the 10,000 voxels (busy machine)
+        python bench/ridge.py --previous bench/data/previous_models.py   # also time an older VoxelRidgeCV
 """
 import argparse
 import datetime
@@ -36,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 
-from img2brain.models import VoxelRidgeCV
+from img2brain.models import GridEdgeWarning, VoxelRidgeCV
 
 ALPHAS = np.logspace(-2, 6, 17)
 METHODS = ("floor", "floor_float32", "ours_numpy", "ours_torch", "himalaya_numpy", "himalaya_torch", "sklearn_loo")
@@ -62,13 +67,29 @@ def run_floor(X, Y, dtype):
     return UY
 
 
+PREVIOUS = {}   # the older VoxelRidgeCV class, when --previous is given
+
+
+def load_previous(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("previous_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    PREVIOUS["class"] = module.VoxelRidgeCV
+
+
 def run_method(method, X, Y, splits):
     "Fit one method; return (seconds, best alphas per voxel or None)."
     start = time.perf_counter()
+    if method == "previous_numpy":
+        model = PREVIOUS["class"](alphas=ALPHAS, cv=splits, backend="numpy").fit(X, Y)
+        return time.perf_counter() - start, model.best_alphas_
     if method == "floor": run_floor(X, Y, np.float64); return time.perf_counter() - start, None
     if method == "floor_float32": run_floor(X, Y, np.float32); return time.perf_counter() - start, None
     if method.startswith("ours_"):
-        model = VoxelRidgeCV(alphas=ALPHAS, cv=splits, backend=method.split("_")[1]).fit(X, Y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GridEdgeWarning)   # the noise voxels of this data sit on the top edge
+            model = VoxelRidgeCV(alphas=ALPHAS, cv=splits, backend=method.split("_")[1]).fit(X, Y)
         return time.perf_counter() - start, model.best_alphas_
     if method.startswith("himalaya_"):
         from himalaya.backend import set_backend
@@ -105,8 +126,10 @@ def main(argv=None):
     p.add_argument("--ref-voxels", type=int, default=None,
                    help="run himalaya and sklearn on the first N voxels only (and ours again on the same N, for the "
                         "ratios): for a busy machine, where himalaya at full size takes too long")
+    p.add_argument("--previous", default=None, help="models.py of another img2brain version: time its VoxelRidgeCV too")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "ridge.json"))
     args = p.parse_args(argv)
+    if args.previous: load_previous(args.previous)
     if args.small: args.n_train, args.n_voxels, args.features = 1500, 1000, [50, 200]
 
     import torch
@@ -122,10 +145,11 @@ def main(argv=None):
         alphas_by = {}
         n_ref = min(args.ref_voxels or args.n_voxels, args.n_voxels)
         plan = [m for m in METHODS if m not in args.skip]
+        if args.previous: plan.insert(plan.index("ours_numpy") + 1 if "ours_numpy" in plan else 0, "previous_numpy")
         if n_ref < args.n_voxels: plan += ["ours_numpy_ref", "ours_torch_ref"]
         # the fast methods run in interleaved rounds (floor, ours, floor, ours, ...) and keep their best time, so
         # that a burst of load from other jobs on the shared machine does not hit one of them only
-        fast = [m for m in plan if m.startswith(("floor", "ours"))]
+        fast = [m for m in plan if m.startswith(("floor", "ours", "previous"))]
         rounds = [[m for m in fast]] * args.repeats + [[m for m in plan if m not in fast]]
         times = {}
         for round_ in rounds:
@@ -147,9 +171,12 @@ def main(argv=None):
                 if ref in t and ours_ref in t: s[f"{ref}_over_{ours}"] = t[ref] / t[ours_ref]
             for ref in ("floor", "floor_float32"):
                 if ref in t: s[f"{ours}_over_{ref}"] = t[ours] / t[ref]
+        if "previous_numpy" in t and "ours_numpy" in t:
+            s["previous_numpy_over_ours_numpy"] = t["previous_numpy"] / t["ours_numpy"]
+            if "floor" in t: s["previous_numpy_over_floor"] = t["previous_numpy"] / t["floor"]
         ours_alphas = alphas_by.get("ours_numpy")
         if ours_alphas is not None:
-            for ref in ("ours_torch",) + REFERENCES:
+            for ref in ("ours_torch", "previous_numpy") + REFERENCES:
                 if alphas_by.get(ref) is not None:
                     s[f"alpha_agreement_{ref}"] = float(np.mean(alphas_by[ref] == ours_alphas[:len(alphas_by[ref])]))
             if alphas_by.get("himalaya_numpy") is not None:
@@ -168,6 +195,7 @@ def main(argv=None):
     machine["load_average_end"] = os.getloadavg()
     out = dict(benchmark="per-voxel ridge with 5-fold CV over alphas", machine=machine,
                config=dict(n_train=args.n_train, n_voxels=args.n_voxels, reference_voxels=args.ref_voxels, features=args.features, cv=f"KFold({args.cv})",
+                           previous=args.previous, skipped=args.skip,
                            alphas=ALPHAS.tolist(), scoring="r2", seed=args.seed, repeats=args.repeats,
                            data="X: N(0,1)·linspace(3, 0.3) per feature; Y = X W scaled to unit signal × U(0,1) + N(0,1); float32"),
                results=results, summary=summary)

@@ -6,20 +6,19 @@
 __all__ = ['BANDED_SCORINGS', 'dirichlet_weights', 'solve_banded_ridge_cv', 'BandedRidgeCV', 'stack_spaces', 'voxel_table',
            'BandedFit', 'fit_banded']
 
-# %% ../nbs/05b_banded.ipynb #0c208a68
+# %% ../nbs/05b_banded.ipynb #c46acb60
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+import pandas as pd
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
-
-import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .errors import ConfigError, DataError, UserError, check_choice
 from .models import cv_splits, get_backend
 
-# %% ../nbs/05b_banded.ipynb #7ab32261
+# %% ../nbs/05b_banded.ipynb #6f6483f3
 BANDED_SCORINGS = ("r2", "correlation", "neg_mse")
 
 def dirichlet_weights(n_iter:int,            # number of band-weight vectors
@@ -51,7 +50,7 @@ def _check_weights(n_iter, n_bands, concentration, random_state):
         raise ConfigError("band weights in n_iter must be finite, ≥ 0, and each row must have a positive sum")
     return w / w.sum(1, keepdims=True)
 
-# %% ../nbs/05b_banded.ipynb #66bbc777
+# %% ../nbs/05b_banded.ipynb #046b0e20
 def _rows(A, idx):
     "Rows `idx` of A: a view when idx is a contiguous increasing range, else a copy."
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and np.all(np.diff(idx) == 1):
@@ -103,7 +102,7 @@ def _fold_targets(f, Xc, Yc, XY, sy, fit_intercept, bk):
                 s_y=bk.to_numpy(U.sum(0)).astype("float64"), s_yy=bk.to_numpy((U * U).sum(0)).astype("float64"),
                 sst=bk.to_numpy((D * D).sum(0)).astype("float64"))
 
-# %% ../nbs/05b_banded.ipynb #3cc04e6b
+# %% ../nbs/05b_banded.ipynb #e7d6b9a6
 def _decompose(f, d, alphas, exact, near_tol, bk, dtype):
     "One eigendecomposition of the weighted training Gram matrix of one fold, and what scoring needs from it."
     s, V = _psd_eigh(f["S_tr"] * (d[:, None] * d[None, :]), bk, dtype)
@@ -145,7 +144,7 @@ def _scores(dec, t, n_va, scoring, exact, constant, bk):
     flat = constant | (var_p <= 1e-12 * np.abs(quad))
     return np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p) * sst))
 
-# %% ../nbs/05b_banded.ipynb #55845ee3
+# %% ../nbs/05b_banded.ipynb #3fc54b17
 def _batches(n, size):
     size = n if not size else max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -229,7 +228,7 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
         out["intercept"][b] = bk.to_numpy(y_mean).astype("float64") - bk.to_numpy(x_mean).astype("float64") @ coef_b
     return out
 
-# %% ../nbs/05b_banded.ipynb #e08db77a
+# %% ../nbs/05b_banded.ipynb #751be631
 def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, backend, dtype, voxel_batch, cache_mb):
     "`solve_banded_ridge_cv` with every band wider than the number of images replaced, exactly, by its row-space coordinates."
     X = np.asarray(X, dtype="float64")
@@ -252,7 +251,7 @@ def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, ba
     out["coef"] = coef
     return out
 
-# %% ../nbs/05b_banded.ipynb #ddb28f6b
+# %% ../nbs/05b_banded.ipynb #92966d40
 class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     "Ridge with one weight per feature space (band) and one alpha per voxel, both chosen by cross-validation."
     def __init__(self,
@@ -311,7 +310,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if not split: return X @ coef + np.asarray(self.intercept_, dtype=X.dtype)
         return np.stack([X[:, self.bands_ == k] @ coef[self.bands_ == k] for k in range(len(self.band_names_))])
 
-# %% ../nbs/05b_banded.ipynb #e7ef6c83
+# %% ../nbs/05b_banded.ipynb #a98e0751
 def stack_spaces(spaces:dict,   # name → features, images × features (the same images, in the same order, in every space)
                  what:str="the training images", # which images these rows are, for error messages
                 )->tuple:       # X (images × all features, float64), groups (space name of every column)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_cli.ipynb #c5d5e035
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, os, sys, time
 from dataclasses import fields
 from pathlib import Path
 
@@ -113,6 +113,7 @@ def _run(a):
         print("\nPer subject and pooled over subjects (validation split, per-voxel Pearson r):")
         _print_table(pd.read_csv(out/"summary.csv"), ("subject", "model", "n_voxels", "median_r", "mean_r", "median_norm_acc"))
         if s.get("submission"): print(f"\nsubmission (checked): {(out/s['submission']).resolve()}")
+        for note in s.get("notes", []): print(f"note: {note}")
     else:
         print("\nModel comparison on the validation split (per-voxel Pearson r):")
         _print_table(pd.read_csv(out/"results.csv"), ("model", "params", "median_r", "median_r_ci_low", "median_r_ci_high",

@@ -192,12 +192,12 @@ def missing_trials(repeats:np.ndarray,  # single trials, repeats × images × vo
                    chunk_images:int=256, # images per block (bounds memory at full scale)
                   )->dict:               # counts and positions, see below
     """Count and locate the missing (NaN) and infinite trials of `repeats`, block by block.
-    Keys: `n_missing`, `n_inf`, `n_voxels` (voxels with a missing trial), `first` / `first_inf` (up to 5 / the first
-    (repeat, image, voxel)), `n_empty` (image × voxel pairs without any trial), `no_ceiling` (voxels without an image
-    seen twice: their noise ceiling cannot be estimated)."""
+    Keys: `n_missing`, `n_inf`, `n_voxels` (voxels with a missing trial), `per_voxel` (missing trials of each voxel),
+    `first` / `first_inf` (up to 5 / the first (repeat, image, voxel), in image order), `n_empty` (image × voxel pairs
+    without any trial), `no_ceiling` (voxels without an image seen twice: their noise ceiling cannot be estimated)."""
     n_rep, n_img, n_vox = repeats.shape
     n_missing = n_inf = n_empty = 0; first, first_inf = [], None
-    voxel_missing = np.zeros(n_vox, bool); has_pair = np.zeros(n_vox, bool)
+    per_voxel = np.zeros(n_vox, np.int64); has_pair = np.zeros(n_vox, bool)
     for s in range(0, n_img, chunk_images):
         x = np.asarray(repeats[:, s:s + chunk_images])
         finite = np.isfinite(x)
@@ -206,26 +206,29 @@ def missing_trials(repeats:np.ndarray,  # single trials, repeats × images × vo
         if finite.all(): continue
         nan = np.isnan(x)
         n_missing += int(nan.sum()); n_inf += int((~finite & ~nan).sum()); n_empty += int((present == 0).sum())
-        voxel_missing |= nan.any((0, 1))
+        per_voxel += nan.sum((0, 1))
         # positions in image order (images × repeats × voxels), so the blocks do not change them
         if len(first) < 5: first += [(int(r), s + int(i), int(v)) for i, r, v in np.argwhere(nan.transpose(1, 0, 2))[:5 - len(first)]]
         if first_inf is None and (~finite & ~nan).any():
             i, r, v = np.argwhere((~finite & ~nan).transpose(1, 0, 2))[0]; first_inf = (int(r), s + int(i), int(v))
     no_ceiling = np.flatnonzero(~has_pair) if n_rep >= 2 else np.arange(n_vox)
-    return dict(n_missing=n_missing, n_inf=n_inf, n_voxels=int(voxel_missing.sum()), first=first, first_inf=first_inf,
-                n_empty=n_empty, no_ceiling=no_ceiling)
+    return dict(n_missing=n_missing, n_inf=n_inf, n_voxels=int((per_voxel > 0).sum()), per_voxel=per_voxel, first=first,
+                first_inf=first_inf, n_empty=n_empty, no_ceiling=no_ceiling)
 
 def _missing_text(m:dict) -> str:
     "One sentence from `missing_trials`' summary."
-    at = ', '.join(f'(repeat {r}, image {i:,}, voxel {v:,})' for r, i, v in m['first'])
+    worst = np.argsort(-m['per_voxel'], kind='stable')[:min(m['n_voxels'], 5)]
+    r, i, v = m['first'][0]
     text = (f'{m["n_missing"]:,} missing trial{"s" if m["n_missing"] != 1 else ""} (NaN) in {m["n_voxels"]:,} '
-            f'voxel{"s" if m["n_voxels"] != 1 else ""}, first at {at}{", ..." if m["n_missing"] > len(m["first"]) else ""}')
+            f'voxel{"s" if m["n_voxels"] != 1 else ""} (' + ', '.join(f'voxel {k:,}: {m["per_voxel"][k]:,}' for k in worst)
+            + (f', and {m["n_voxels"] - len(worst):,} more voxels' if m['n_voxels'] > len(worst) else '')
+            + f'), the first at repeat {r}, image {i:,}, voxel {v:,}')
     if m['n_empty']: text += f'; {m["n_empty"]:,} image × voxel pairs have no trial at all'
     bad = m['no_ceiling']
     if len(bad):
         text += (f'; the noise ceiling of {len(bad):,} voxel{"s" if len(bad) != 1 else ""} cannot be estimated (no image '
                  f'with two trials): voxel{"s" if len(bad) != 1 else ""} {", ".join(f"{v:,}" for v in bad[:5])}'
-                 f'{", ..." if len(bad) > 5 else ""}')
+                 + (f' and {len(bad) - 5:,} more' if len(bad) > 5 else ''))
     return text + '. NaN marks a missing trial: noise ceilings use the trials present'
 
 # %% ../nbs/01_data.ipynb #1a7848f6
@@ -355,7 +358,7 @@ def _read_repeats(path:Path, name:str, n_train:int, n_voxels:int) -> np.ndarray:
         raise DataError(f'{name} has {m["n_inf"]:,} infinite value{"s" if m["n_inf"] > 1 else ""} (first at repeat {r}, '
                         f'image {i:,}, voxel {v:,}); a single trial must be finite, or NaN to mark a missing trial')
     if m['n_missing']:
-        warnings.warn(f'{name}: {_missing_text(m)}', MissingTrialsWarning, stacklevel=3)
+        warnings.warn(f'{name}: {_missing_text(m)}', MissingTrialsWarning, stacklevel=4)   # points at load_dataset's caller
     return rep
 
 def _voxel_table(n_voxels:int, hemisphere=None) -> pd.DataFrame:

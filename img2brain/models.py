@@ -462,7 +462,7 @@ class VoxelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         for side, alpha, inside in (("smallest", alphas.min(), alphas.min() > bounds[0]),
                                     ("largest", alphas.max(), alphas.max() < bounds[1])):
             share = edges["low" if side == "smallest" else "high"]
-            if share > 0.05 and inside:
+            if share > 0.05 and share * edges["n_voxels"] >= 5 and inside:   # a share of 1 or 2 voxels is chance
                 warnings.warn(f"VoxelRidgeCV: {share:.1%} of voxels ({round(share * edges['n_voxels'])} of "
                               f"{edges['n_voxels']}) chose the {side} alpha of the grid ({alpha:g}); their best alpha "
                               f"may lie {'below' if side == 'smallest' else 'above'} it: widen the grid or pass "

@@ -5,6 +5,7 @@
 # %% ../nbs/02_synth.ipynb #63d99dcf
 from __future__ import annotations
 import colorsys
+import functools
 import io
 import json
 import pickle
@@ -711,6 +712,7 @@ ROI_CENTRES = {'V1v': (-8, -88, -4), 'V1d': (-8, -92, 8), 'V2v': (-12, -84, -14)
                'hV4': (-30, -78, -14), 'FFA-1': (-40, -52, -20), 'VWFA-1': (-46, -58, -12), 'EBA': (-48, -72, 2),
                'PPA': (-26, -44, -10)}
 
+@functools.lru_cache(maxsize=1)   # nilearn's first load takes seconds; every subject of a release needs it
 def _fsaverage5_pial() -> dict:
     "Pial vertex coordinates of fsaverage5 per hemisphere, from nilearn's bundled meshes (no download)."
     from nilearn.datasets import load_fsaverage
