@@ -15,7 +15,7 @@ linear regression, median validation r) and measures, in the same process:
 Writes bench/results/layer_study.json.
 
     python bench/layer_study.py --scale full                       # the full simulated dataset (all 8,857 images)
-    python bench/layer_study.py --scale small --n-images 200       # a modest run (what a 2-core machine allows)
+    python bench/layer_study.py --scale small --n-images 64 --forward-images 16   # a modest run (a loaded 2-core machine)
 """
 import argparse
 import json
@@ -67,6 +67,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--scale', default='full', choices=['tiny', 'small', 'full'])
     ap.add_argument('--data', type=Path, default=HERE/'data', help='where the simulated datasets live / are made')
+    ap.add_argument('--root', type=Path, default=None, help='an existing dataset folder (instead of --data/--scale)')
     ap.add_argument('--n-images', type=int, default=None, help='the first N training images (default: all)')
     ap.add_argument('--models', default=','.join(STUDY), help='comma-separated subset of ' + ','.join(STUDY))
     ap.add_argument('--max-cache-gb', type=float, default=10 / 23, help='per-layer budget (default: 10 GB over 23 layers)')
@@ -75,7 +76,7 @@ def main():
     ap.add_argument('--out', type=Path, default=HERE/'results'/'layer_study.json')
     args = ap.parse_args()
 
-    root = args.data/args.scale
+    root = args.root or args.data/args.scale
     if not (root/'trainingIMG').is_dir():
         print(f'generating the {args.scale!r} simulated dataset into {root} ...')
         from img2brain.synth import make_dataset

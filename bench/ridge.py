@@ -183,7 +183,9 @@ def main(argv=None):
                 ours_alphas = ours_alphas[:n_ref]
                 # where the alphas differ, how far apart are the two alphas' CV scores (ours)? near-ties expected,
                 # himalaya scoring in float32
-                model = VoxelRidgeCV(alphas=ALPHAS, cv=splits).fit(X, Y[:, :n_ref])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", GridEdgeWarning)
+                    model = VoxelRidgeCV(alphas=ALPHAS, cv=splits).fit(X, Y[:, :n_ref])
                 idx = {a: i for i, a in enumerate(ALPHAS)}
                 differ = np.flatnonzero(alphas_by["himalaya_numpy"] != ours_alphas)
                 gaps = [model.cv_scores_[idx[ours_alphas[v]], v] - model.cv_scores_[idx[alphas_by["himalaya_numpy"][v]], v]

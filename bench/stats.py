@@ -8,7 +8,8 @@ scipy.stats.permutation_test is looped over voxels on a subset (`--scipy-voxels`
 `permutation_type="pairings"`, `alternative="greater"`, the same number of resamples, and a *vectorised* Pearson
 statistic (scipy's fastest use: all resamples of one voxel in one call); its time per voxel is extrapolated to all
 voxels for `speedup_vs_scipy`. Both timings come from the same process, so the ratio is meaningful on a shared machine
-even when absolute times are inflated by load. The bootstrap interval (1,000 resamples) and the paired model
+even when absolute times are inflated by load; `cpu_seconds_permutation_test` / cores (`idle_estimate_seconds`) is
+what the test costs on an idle machine. The compiled engine is used when numba is installed (`engine` says which). The bootstrap interval (1,000 resamples) and the paired model
 comparison are timed at the same size for reference.
 
 Usage:  python bench/stats.py              # full size, writes bench/results/stats.json
@@ -27,7 +28,7 @@ import scipy
 import scipy.stats
 
 from img2brain.data import atomic_write
-from img2brain.stats import permutation_test, bootstrap_ci, compare_predictions
+from img2brain.stats import permutation_test, bootstrap_ci, compare_predictions, numba
 
 
 def simulate(n_images, n_voxels, seed=0):
@@ -67,7 +68,9 @@ def main():
     pred_b = (pred + np.random.default_rng(1).normal(scale=1.0, size=pred.shape)).astype(np.float32)
 
     permutation_test(y[:, :64], pred[:, :64], 10)        # warm-up (thread pool, page faults)
-    t0 = time.perf_counter(); res = permutation_test(y, pred, a.n_permutations, seed=0); ours = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = permutation_test(y, pred, a.n_permutations, seed=0)
+    ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
     per_voxel, p_scipy = scipy_seconds_per_voxel(y, pred, a.n_permutations, a.scipy_voxels)
     scipy_total = per_voxel * a.n_voxels
     t0 = time.perf_counter(); bootstrap_ci(y, pred, n_boot=1000, seed=0); boot = time.perf_counter() - t0
@@ -76,6 +79,9 @@ def main():
     key = f"seconds_{a.n_permutations}_perm_{a.n_voxels // 1000}k_voxels" if not a.small else "seconds_permutation_test"
     out = {
         key: round(ours, 2),
+        "cpu_seconds_permutation_test": round(ours_cpu, 2),
+        "idle_estimate_seconds": round(ours_cpu / (os.cpu_count() or 1), 2),
+        "engine": "numba" if numba is not None else "numpy",
         "speedup_vs_scipy": round(scipy_total / ours, 1),
         "scipy_seconds_per_voxel": round(per_voxel, 4),
         "scipy_seconds_extrapolated": round(scipy_total, 1),

@@ -6,7 +6,7 @@
 __all__ = ['BANDED_SCORINGS', 'dirichlet_weights', 'solve_banded_ridge_cv', 'BandedRidgeCV', 'stack_spaces', 'voxel_table',
            'BandedFit', 'fit_banded']
 
-# %% ../nbs/05b_banded.ipynb #c46acb60
+# %% ../nbs/05b_banded.ipynb #41afef5d
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from .errors import ConfigError, DataError, UserError, check_choice
 from .models import cv_splits, get_backend
 
-# %% ../nbs/05b_banded.ipynb #6f6483f3
+# %% ../nbs/05b_banded.ipynb #3d1305ee
 BANDED_SCORINGS = ("r2", "correlation", "neg_mse")
 
 def dirichlet_weights(n_iter:int,            # number of band-weight vectors
@@ -50,7 +50,7 @@ def _check_weights(n_iter, n_bands, concentration, random_state):
         raise ConfigError("band weights in n_iter must be finite, ≥ 0, and each row must have a positive sum")
     return w / w.sum(1, keepdims=True)
 
-# %% ../nbs/05b_banded.ipynb #046b0e20
+# %% ../nbs/05b_banded.ipynb #7c5dbbef
 def _rows(A, idx):
     "Rows `idx` of A: a view when idx is a contiguous increasing range, else a copy."
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and np.all(np.diff(idx) == 1):
@@ -102,7 +102,7 @@ def _fold_targets(f, Xc, Yc, XY, sy, fit_intercept, bk):
                 s_y=bk.to_numpy(U.sum(0)).astype("float64"), s_yy=bk.to_numpy((U * U).sum(0)).astype("float64"),
                 sst=bk.to_numpy((D * D).sum(0)).astype("float64"))
 
-# %% ../nbs/05b_banded.ipynb #e7d6b9a6
+# %% ../nbs/05b_banded.ipynb #ff32419a
 def _decompose(f, d, alphas, exact, near_tol, bk, dtype):
     "One eigendecomposition of the weighted training Gram matrix of one fold, and what scoring needs from it."
     s, V = _psd_eigh(f["S_tr"] * (d[:, None] * d[None, :]), bk, dtype)
@@ -144,7 +144,7 @@ def _scores(dec, t, n_va, scoring, exact, constant, bk):
     flat = constant | (var_p <= 1e-12 * np.abs(quad))
     return np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p) * sst))
 
-# %% ../nbs/05b_banded.ipynb #3fc54b17
+# %% ../nbs/05b_banded.ipynb #d564550d
 def _batches(n, size):
     size = n if not size else max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -228,7 +228,7 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
         out["intercept"][b] = bk.to_numpy(y_mean).astype("float64") - bk.to_numpy(x_mean).astype("float64") @ coef_b
     return out
 
-# %% ../nbs/05b_banded.ipynb #751be631
+# %% ../nbs/05b_banded.ipynb #3f880915
 def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, backend, dtype, voxel_batch, cache_mb):
     "`solve_banded_ridge_cv` with every band wider than the number of images replaced, exactly, by its row-space coordinates."
     X = np.asarray(X, dtype="float64")
@@ -251,7 +251,7 @@ def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, ba
     out["coef"] = coef
     return out
 
-# %% ../nbs/05b_banded.ipynb #92966d40
+# %% ../nbs/05b_banded.ipynb #7b104026
 class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     "Ridge with one weight per feature space (band) and one alpha per voxel, both chosen by cross-validation."
     def __init__(self,
@@ -293,8 +293,18 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                     self.scoring, self.backend, self.dtype, self.voxel_batch)
         self.alphas_, self.band_weights_, self.best_alphas_ = alphas, out["best_weights"], out["best_alphas"]
         self.cv_scores_, self.coef_, self.intercept_ = out["cv_scores"], out["coef"].T, out["intercept"]
+        self.prediction_shares_ = self._prediction_shares(X)
         if y.ndim == 1: self.coef_, self.intercept_ = self.coef_[0], float(self.intercept_[0])
         return self
+
+    def _prediction_shares(self, X):
+        "Each band's share of the variance of the fitted prediction on the training images (product measure), voxels × bands."
+        Xc = X - X.mean(0) if self.fit_intercept else X
+        C = np.atleast_2d(self.coef_)
+        GC = C @ (Xc.T @ Xc).astype(np.float64)          # cov(part_b, prediction) = Σ_{i∈b} c_i (XᵀX c)_i
+        num = np.stack([(C[:, self.bands_ == k] * GC[:, self.bands_ == k]).sum(1) for k in range(len(self.band_names_))], 1)
+        tot = num.sum(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"): return np.where(tot > 0, num / tot, np.nan)
 
     @property
     def deltas_(self):
@@ -310,7 +320,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if not split: return X @ coef + np.asarray(self.intercept_, dtype=X.dtype)
         return np.stack([X[:, self.bands_ == k] @ coef[self.bands_ == k] for k in range(len(self.band_names_))])
 
-# %% ../nbs/05b_banded.ipynb #a98e0751
+# %% ../nbs/05b_banded.ipynb #1949bb4b
 def stack_spaces(spaces:dict,   # name → features, images × features (the same images, in the same order, in every space)
                  what:str="the training images", # which images these rows are, for error messages
                 )->tuple:       # X (images × all features, float64), groups (space name of every column)
@@ -333,12 +343,16 @@ def stack_spaces(spaces:dict,   # name → features, images × features (the sam
     return np.concatenate(list(arrays.values()), 1), np.concatenate([[k] * a.shape[1] for k, a in arrays.items()]).astype(object)
 
 def voxel_table(model:BandedRidgeCV, # a fitted `BandedRidgeCV`
-               )->pd.DataFrame:      # one row per voxel: alpha, cv_score, weight_<space> …, preferred_space
-    "Per voxel: the chosen alpha, its CV score, each space's band weight and the preferred space (largest weight)."
+               )->pd.DataFrame:      # one row per voxel: alpha, cv_score, weight_<space> …, share_<space> …, largest_weight, preferred_space
+    "Per voxel: alpha, CV score, band weights, prediction shares, the space with the largest weight and the preferred space (largest share)."
     check_is_fitted(model)
     t = pd.DataFrame({"alpha": model.best_alphas_, "cv_score": model.cv_scores_.max(0)})
-    for j, name in enumerate(model.band_names_): t[f"weight_{name}"] = model.band_weights_[:, j]
-    t["preferred_space"] = np.asarray(model.band_names_)[model.band_weights_.argmax(1)]
+    names = np.asarray(model.band_names_, dtype=object)
+    for j, name in enumerate(names): t[f"weight_{name}"] = model.band_weights_[:, j]
+    for j, name in enumerate(names): t[f"share_{name}"] = model.prediction_shares_[:, j]
+    t["largest_weight"] = names[model.band_weights_.argmax(1)]
+    t["preferred_space"] = np.where(np.isfinite(model.prediction_shares_).all(1),
+                                    names[np.nan_to_num(model.prediction_shares_, nan=-np.inf).argmax(1)], "none")
     return t.rename_axis("voxel")
 
 def _scale_space(arrays):

@@ -7,7 +7,7 @@ __all__ = ['VOXEL_SEPARABLE', 'parse_scheduler', 'get_client', 'run_tasks', 'wor
            'extract_features_dask', 'voxel_chunks', 'ChunkedModel', 'fit_chunk', 'fit_dask', 'VoxelChunked',
            'compare_models_dask', 'map_subjects']
 
-# %% ../nbs/07b_dask.ipynb #0fe4f11b
+# %% ../nbs/07b_dask.ipynb #e8336c2a
 import os
 import re
 import time
@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, clone
 
 from .errors import ConfigError, DataError, check_choice
 
-# %% ../nbs/07b_dask.ipynb #7a1a9211
+# %% ../nbs/07b_dask.ipynb #88283bd2
 _SCHEDULER_HELP = ("Use 'local:N' (N worker processes on this machine, e.g. 'local:4') or the address of a "
                    "running Dask scheduler, e.g. 'tcp://10.0.0.5:8786'.")
 
@@ -63,7 +63,7 @@ def get_client(scheduler,                # 'local:N', 'tcp://HOST:PORT', a Dask 
     # a Client given cluster arguments owns its LocalCluster: closing the client stops the workers
     return distributed.Client(n_workers=arg, threads_per_worker=threads_per_worker, **kw)
 
-# %% ../nbs/07b_dask.ipynb #eba3b612
+# %% ../nbs/07b_dask.ipynb #5ad333bc
 def run_tasks(client,              # a `distributed.Client`, or None to run here, in order
               fn:Callable,         # the task: fn(*args) -> result (must be picklable: a module-level function or partial)
               args_list:Sequence,  # one tuple of arguments per task
@@ -91,7 +91,7 @@ def run_tasks(client,              # a `distributed.Client`, or None to run here
         if todo: queue.add(submit())
         yield i, result
 
-# %% ../nbs/07b_dask.ipynb #d2684aad
+# %% ../nbs/07b_dask.ipynb #ec660a1f
 _NETS = {}        # in each worker process: (model, layers, weights, seed, device) -> (feature extractor, device)
 _NET_LOADS = []   # the keys this process has built a network for (how often a CNN was loaded)
 
@@ -147,7 +147,7 @@ def extract_chunk(paths:Sequence,   # image files of this chunk, in order
                 out[spec].append(feats)
     return {spec: np.concatenate(v) for spec, v in out.items()}
 
-# %% ../nbs/07b_dask.ipynb #3d3cf907
+# %% ../nbs/07b_dask.ipynb #1b0475a2
 def _open_entries(images, model, layers, weights, seed, plan, cache_dir, verify):
     "({spec: finished features}, {spec: locked CacheEntry to fill}) in the feature cache of `img2brain.features`."
     from img2brain import features as F
@@ -230,7 +230,7 @@ def extract_features_dask(client,                     # a `distributed.Client` (
         for e in entries.values(): e.close()
     return {spec: result[spec] for spec in layers}
 
-# %% ../nbs/07b_dask.ipynb #910306e9
+# %% ../nbs/07b_dask.ipynb #54ad61de
 def voxel_chunks(n_voxels:int,   # number of voxels (columns of the responses)
                  chunk_size:int, # voxels per chunk
                 )->list:         # consecutive slices covering 0..n_voxels-1
@@ -273,13 +273,16 @@ def fit_chunk(estimator_factory:Callable, # () -> unfitted regressor
               Y_chunk:np.ndarray,         # training responses of this chunk's voxels
               X_pred:tuple,               # arrays to predict
               keep:bool=True,             # return the fitted estimator too
+              blas_threads:int|None=1,    # BLAS threads for this task (None: leave as is)
              )->tuple:                    # (estimator or None, [predictions, one per X_pred])
     "Fit a fresh estimator on one voxel chunk and predict (runs on a worker)."
-    est = estimator_factory().fit(X_train, Y_chunk)
-    preds = [np.asarray(est.predict(X)).reshape(len(X), Y_chunk.shape[1]) for X in X_pred]
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=blas_threads):
+        est = estimator_factory().fit(X_train, Y_chunk)
+        preds = [np.asarray(est.predict(X)).reshape(len(X), Y_chunk.shape[1]) for X in X_pred]
     return (est if keep else None), preds
 
-# %% ../nbs/07b_dask.ipynb #d054fc83
+# %% ../nbs/07b_dask.ipynb #508ca1c2
 def fit_dask(client,                      # a `distributed.Client`, or None: the same chunks fitted here, in order
              estimator_factory:Callable,  # () -> an unfitted regressor, e.g. functools.partial(make_model, 'ridge')
              X_train:np.ndarray,          # training features, images × features
@@ -288,6 +291,7 @@ def fit_dask(client,                      # a `distributed.Client`, or None: the
              voxel_chunk:int|Sequence=2048, # voxels per chunk (see `voxel_chunks`), or a list of consecutive slices
              return_model:bool=True,      # also return the fitted chunks as a `ChunkedModel`
              max_in_flight:int|None=None, # chunks submitted at once; None: twice the number of workers
+             blas_threads:int|None=1,     # BLAS threads per task; 1 makes results independent of where a chunk runs
             )->tuple:                     # (predictions: an array or a list like X_pred, ChunkedModel or None)
     "Fit `estimator_factory()` on each voxel chunk of `Y_train` (on Dask workers) and predict `X_pred`."
     X_train, Y_train = np.asarray(X_train), np.asarray(Y_train)
@@ -303,7 +307,8 @@ def fit_dask(client,                      # a `distributed.Client`, or None: the
     if not chunks or chunks[0].start not in (0, None) or any(a.stop != b.start for a, b in zip(chunks, chunks[1:])) \
        or chunks[-1].stop != n_vox:
         raise ConfigError(f'voxel chunks must be consecutive slices covering all {n_vox} voxels')
-    args = [(estimator_factory, X_train, np.ascontiguousarray(Y_train[:, c]), tuple(X_pred), return_model) for c in chunks]
+    args = [(estimator_factory, X_train, np.ascontiguousarray(Y_train[:, c]), tuple(X_pred), return_model, blas_threads)
+            for c in chunks]
     preds, estimators = [None] * len(X_pred), [None] * len(chunks)
     for i, (est, p) in run_tasks(client, fit_chunk, args, max_in_flight):
         estimators[i] = est
@@ -314,7 +319,7 @@ def fit_dask(client,                      # a `distributed.Client`, or None: the
     model = ChunkedModel(estimators, chunks) if return_model else None
     return (preds[0] if single else preds), model
 
-# %% ../nbs/07b_dask.ipynb #8a85ab74
+# %% ../nbs/07b_dask.ipynb #b70455b6
 VOXEL_SEPARABLE = ('linear', 'ridge', 'lasso', 'enet', 'knn', 'ridgecv')
 _CLIENTS = {}   # scheduler address -> Client, so that estimators carry a plain string (clone-safe) instead of a client
 
@@ -329,7 +334,7 @@ def _client_for(key:str|None):
     if key not in _CLIENTS: _CLIENTS[key] = get_client(key)
     return _CLIENTS[key]
 
-# %% ../nbs/07b_dask.ipynb #a2eaad79
+# %% ../nbs/07b_dask.ipynb #ff171838
 class VoxelChunked(MultiOutputMixin, RegressorMixin, BaseEstimator):
     "A regressor fitted voxel chunk by voxel chunk with `fit_dask`; its own grid parameters are the wrapped model's."
     def __init__(self, estimator=None,   # the model to fit on each chunk (unfitted scikit-learn regressor)
@@ -384,7 +389,7 @@ def compare_models_dask(client,                  # a `distributed.Client`, or No
     for res in results.values(): res['estimator'] = res['estimator'].merged()
     return table, results
 
-# %% ../nbs/07b_dask.ipynb #ebd031cf
+# %% ../nbs/07b_dask.ipynb #09d1b1d4
 def map_subjects(client,            # a `distributed.Client`, or None: one subject after the other, here
                  fn:Callable,       # fn(*args, **kwargs) -> result, picklable (e.g. img2brain.pipeline.run_pipeline)
                  subjects:dict,     # subject name -> tuple of positional arguments for `fn`

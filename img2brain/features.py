@@ -9,7 +9,7 @@ __all__ = ['log', 'IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_VERSION', 'PROJECTION_
            'extract_features', 'cache_ls', 'cache_prune', 'solve_randomized_pca', 'FeaturePCA', 'fit_pca',
            'plot_explained_variance', 'score_layers', 'layer_study', 'plot_layer_study']
 
-# %% ../nbs/04_features.ipynb #3735f2ff
+# %% ../nbs/04_features.ipynb #73989070
 import difflib
 import hashlib
 import json
@@ -38,14 +38,14 @@ from .errors import ConfigError, WeightsUnavailable, check_choice
 from .data import DataError, atomic_write, load_image, split, load_dataset, Dataset, sha256_file
 from .metrics import voxel_correlation
 
-# %% ../nbs/04_features.ipynb #b48f02cd
+# %% ../nbs/04_features.ipynb #081d6af7
 try: import fcntl  # POSIX file locks for the cache
 except ImportError: fcntl = None  # Windows: no locking between processes
 
-# %% ../nbs/04_features.ipynb #2c5baf98
+# %% ../nbs/04_features.ipynb #c8d46404
 log = logging.getLogger(__name__)  # what extraction decides on its own (wide layers, waiting for a lock)
 
-# %% ../nbs/04_features.ipynb #c7357bbc
+# %% ../nbs/04_features.ipynb #5c670fb7
 def _model_kwargs(model:str, weights:str)->dict:
     "Constructor arguments so that `model` builds without pretrained weights."
     if model in ('inception_v3', 'googlenet') and weights != 'imagenet':
@@ -97,7 +97,7 @@ def resolve_layer(model:str, # torchvision model name
 @lru_cache(maxsize=None)
 def _graph_nodes(model:str)->tuple: return tuple(get_graph_node_names(_meta_net(model))[1])
 
-# %% ../nbs/04_features.ipynb #c7416640
+# %% ../nbs/04_features.ipynb #416c6278
 def _weights_file(path:Path)->Path:
     path = Path(path)
     if not path.is_file():
@@ -161,7 +161,7 @@ def load_cnn(model:str="alexnet",    # torchvision classification model name
     for p in net.parameters(): p.requires_grad_(False)
     return net
 
-# %% ../nbs/04_features.ipynb #9ef49fee
+# %% ../nbs/04_features.ipynb #a1e4968f
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -193,7 +193,7 @@ def normalize_batch(batch:torch.Tensor, # uint8 images, N × 3 × H × W
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return x.sub_(mean).div_(std)
 
-# %% ../nbs/04_features.ipynb #e6332c63
+# %% ../nbs/04_features.ipynb #329dbe7d
 _POOL_RE = re.compile(r'^(avg|max)(\d*)$|^(cls|mean)$')
 
 def parse_layer(spec:str, # "layer", "layer:avg", "layer:max4", "layer:cls", ...
@@ -258,7 +258,7 @@ def layer_widths(model:str,             # torchvision model name
     return {spec: pool_output(torch.empty(shapes[nodes[spec]], device='meta'), parsed[spec][1], model, spec).shape[1]
             for spec in layers}
 
-# %% ../nbs/04_features.ipynb #e8ac7551
+# %% ../nbs/04_features.ipynb #7721738b
 CACHE_VERSION = 1
 
 _sha256_file = sha256_file  # old private name
@@ -294,7 +294,7 @@ def _read_json(path:Path):
 
 def _chunk_hash(rows:np.ndarray)->str: return hashlib.sha256(np.ascontiguousarray(rows).data).hexdigest()
 
-# %% ../nbs/04_features.ipynb #5bfc8c99
+# %% ../nbs/04_features.ipynb #bda0285b
 class EntryLock:
     "An exclusive lock on one cache entry (`flock` on a lock file); the OS drops it when its process dies."
     def __init__(self, path): self.path, self.fd = Path(path), None
@@ -332,7 +332,7 @@ class EntryLock:
     def __enter__(self): self.acquire(); return self
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/04_features.ipynb #0610104e
+# %% ../nbs/04_features.ipynb #00012c5b
 def _stem(layer:str)->str: return layer.replace(':', '@').replace('/', '_')  # a layer spec as a file name
 
 class CacheEntry:
@@ -413,7 +413,7 @@ class CacheEntry:
         "Drop the open partial file (if any) and release the lock (removing the lock file once the entry is `done`)."
         self.mm = None; self.lock.release(remove=done)
 
-# %% ../nbs/04_features.ipynb #efe6ccf3
+# %% ../nbs/04_features.ipynb #0d740d5d
 PROJECTION_WIDTH = 8192  # Johnson–Lindenstrauss: 10,000 images keep their distances within ±10 % at 7,894 dimensions
 
 def sparse_projection(n_features:int, # width of the layer (p)
@@ -447,12 +447,12 @@ def wide_layer_plan(model:str,                 # torchvision model name
         k = min(projection_width, int(max_cache_gb * 1e9 / (4 * n_images)))
         if k < 1: raise ConfigError(f"max_cache_gb={max_cache_gb} cannot hold even one feature of {n_images:,} images")
         plan[spec] = dict(method='sparse_random_projection', width=k, seed=seed, n_features=p)
-        log.warning(f"{model} {spec}: {p:,} features × {n_images:,} images = {gb:.1f} GB exceeds max_cache_gb="
+        log.warning(f"{model} {spec}: {p:,} features × {n_images:,} images = {gb:.3g} GB exceeds max_cache_gb="
                     f"{max_cache_gb:g}, so it is reduced while it is extracted to {k:,} features by a sparse random "
                     f"projection (seed {seed}); pass max_cache_gb=None to keep it raw, or pool it (e.g. '{spec.split(':')[0]}:avg4')")
     return plan
 
-# %% ../nbs/04_features.ipynb #69c2fe52
+# %% ../nbs/04_features.ipynb #686235de
 def _reraise_worker_errors(loader):
     "Iterate `loader`; a `DataError` from a worker comes back with its own message instead of a traceback dump."
     try: yield from loader
@@ -556,7 +556,7 @@ def extract_features(images:Sequence,          # image file paths; row order of 
         for e in entries.values(): e.close()
     return {spec: result[spec] for spec in layers}
 
-# %% ../nbs/04_features.ipynb #1e2f507c
+# %% ../nbs/04_features.ipynb #c8679e73
 _SUFFIXES = ('.partial.npy', '.progress.json', '.npy', '.json', '.lock')
 
 def _entry_files(cache_dir)->dict:
@@ -623,7 +623,7 @@ def cache_prune(cache_dir,                      # a feature cache folder
             lock.release(remove=True)
     return pd.DataFrame(removed, columns=cache_ls(cache_dir).columns)
 
-# %% ../nbs/04_features.ipynb #39eb40a6
+# %% ../nbs/04_features.ipynb #f05ddaa7
 def _row_blocks(n_rows:int, batch_size:int):
     for s in range(0, n_rows, batch_size): yield slice(s, min(s + batch_size, n_rows))
 
@@ -662,7 +662,7 @@ def solve_randomized_pca(X, n_components:int, rows=None, seed:int=0, n_iter:int=
     return dict(mean=mean, components=Vt, singular_values=s, explained_variance=var,
                 explained_variance_ratio=var / total if total > 0 else np.zeros_like(var), n_samples=n)
 
-# %% ../nbs/04_features.ipynb #60bb6b2c
+# %% ../nbs/04_features.ipynb #8ee2fe29
 class FeaturePCA:
     "PCA for CNN features: train-only fit that streams over (memory-mapped) rows; float32 output; pickle-free saving."
     def __init__(self, n_components:int=100, # number of components k
@@ -733,7 +733,7 @@ def fit_pca(train_features,          # images × features (array or read-only me
     "Fit a `FeaturePCA` on training features only."
     return FeaturePCA(n_components, seed, batch_size=batch_size).fit(train_features, rows)
 
-# %% ../nbs/04_features.ipynb #b4327d5a
+# %% ../nbs/04_features.ipynb #7c906c6b
 def plot_explained_variance(pca:FeaturePCA, # a fitted FeaturePCA
                             ax=None,          # matplotlib axes; None: a new figure
                             label:str|None=None, # legend label (e.g. the layer)
@@ -749,7 +749,7 @@ def plot_explained_variance(pca:FeaturePCA, # a fitted FeaturePCA
     ax.grid(alpha=.3)
     return ax
 
-# %% ../nbs/04_features.ipynb #ee8659af
+# %% ../nbs/04_features.ipynb #6c62326f
 def score_layers(features:dict,          # layer name → features, images × features (arrays or memmaps)
                  responses:np.ndarray,    # images × voxels (rows match the features' first rows)
                  train_idx, val_idx,      # the split (index arrays)

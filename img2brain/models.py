@@ -193,6 +193,19 @@ def _gram_unstable(s2, alpha_min, dtype):
     kappa = a.max() / (max(a.min(), 0.0) + alpha_min) if a.max() > 0 else 0.0
     return kappa * np.finfo(dtype).eps > (1e-7 if np.finfo(dtype).eps < 1e-10 else 1e-3)
 
+def _fold_basis(G, a, alphas, near_tol, bk, dtype):
+    "What scoring a fold needs from its eigenvalues `a` and G = VᵀX_valᵀX_valV (p × p, voxel-independent)."
+    gap = a[None, :] - a[:, None]
+    near = np.abs(gap) <= near_tol * (np.minimum(a[:, None], a[None, :]) + alphas.min())
+    H = np.where(near, 0.0, G / np.where(near, 1.0, gap))
+    # alphas far above every eigenvalue: e_k − e_l cancels in the partial fractions; those use an expansion in a/alpha
+    big = alphas > 100 * a.max()
+    return dict(a=bk.asarray(a, dtype)[:, None], big=big, alphas=alphas,
+                E=bk.asarray(1.0 / (a[None, :] + alphas[:, None]), dtype), H=bk.asarray(H, dtype),
+                G=bk.asarray(G, dtype) if big.any() else None,
+                G_near=bk.asarray(np.where(near, G, 0.0), dtype) if near.sum() > len(a) else None,
+                G_diag=bk.asarray(np.diag(G).copy(), dtype)[:, None])
+
 def _prepare_fold(Xc, XtX, sx, train, val, complement, alphas, fit_intercept, bk, dtype, near_tol):
     "What one fold needs that does not depend on the voxels (p × p work only)."
     n_tr, n_va = len(train), len(val)
@@ -207,19 +220,22 @@ def _prepare_fold(Xc, XtX, sx, train, val, complement, alphas, fit_intercept, bk
     # the validation images, centred on the training mean, seen in the training eigenbasis
     Sv_c = Sv - xbar[:, None] * sxv[None, :] - sxv[:, None] * xbar[None, :] + n_va * (xbar[:, None] * xbar[None, :])
     G = bk.to_numpy(V.T @ Sv_c @ V).astype("float64")
-    a = bk.to_numpy(s2).astype("float64")
-    gap = a[None, :] - a[:, None]
-    near = np.abs(gap) <= near_tol * (np.minimum(a[:, None], a[None, :]) + alphas.min())
-    H = np.where(near, 0.0, G / np.where(near, 1.0, gap))
-    # alphas far above every eigenvalue: e_k − e_l cancels in the partial fractions; those use an expansion in a/alpha
-    big = alphas > 100 * a.max()
     return dict(train=train, val=val, complement=complement, n_tr=n_tr, n_va=n_va, xbar=xbar, sxv=sxv, V=V,
-                a=bk.asarray(a, dtype)[:, None], big=big, alphas=alphas,
-                E=bk.asarray(1.0 / (a[None, :] + alphas[:, None]), dtype), H=bk.asarray(H, dtype),
-                G=bk.asarray(G, dtype) if big.any() else None,
-                G_near=bk.asarray(np.where(near, G, 0.0), dtype) if near.sum() > len(a) else None,
-                G_diag=bk.asarray(np.diag(G).copy(), dtype)[:, None],
-                m=bk.asarray(bk.to_numpy(V.T @ (sxv - n_va * xbar)), dtype)[:, None])
+                m=bk.asarray(bk.to_numpy(V.T @ (sxv - n_va * xbar)), dtype)[:, None],
+                **_fold_basis(G, bk.to_numpy(s2).astype("float64"), alphas, near_tol, bk, dtype))
+
+def _prepare_fold_svd(Xc, train, val, alphas, fit_intercept, bk, dtype, near_tol):
+    "One fold from the SVD of its centred training images: singular values, not their squares (stable)."
+    Xt = _rows(Xc, train)
+    xbar = Xt.mean(0) if fit_intercept else Xt[0] * 0
+    U, s, Vt = bk.svd(Xt - xbar)
+    s = s * (s > float(s.max()) * max(Xt.shape) * np.finfo(dtype).eps)     # null directions exactly null
+    B = (_rows(Xc, val) - xbar) @ Vt.T                                   # validation images in the training basis
+    del Vt
+    return dict(train=train, val=val, n_tr=len(train), n_va=len(val), U=U, s=s[:, None], B=B,
+                m=B.sum(0)[:, None],
+                **_fold_basis(bk.to_numpy(B.T @ B).astype("float64"), bk.to_numpy(s * s).astype("float64"),
+                              alphas, near_tol, bk, dtype))
 
 def _quad(f, E, Q):
     "Σ_val ŷ² for every alpha (rows of E) by partial fractions: one p × p product."
@@ -239,15 +255,25 @@ def _scores_from_sums(cross, quad, s_p, sy_val, syy_val, ybar, n_va, y_scale, sc
     flat = constant | (var_p <= 1e-12 * np.abs(quad))
     return np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p * sst)))
 
-def _fold_scores(f, XY_tr, sy_tr, Z_val, sy_val, syy_val, y_scale, scoring, fit_intercept, bk, dtype):
-    "Validation scores (alphas × voxels) of one fold for every alpha, from feature-space products only."
-    n_tr, n_va, xbar, sxv, V, E = f["n_tr"], f["n_va"], f["xbar"], f["sxv"], f["V"], f["E"]
+def _gram_QC(f, XY_tr, sy_tr, Z_val, sy_val, fit_intercept, bk):
+    "Q = VᵀX_trᵀY_tr and C = VᵀX_valᵀY_val (centred on the training means) from feature-space products, and ȳ_train."
+    n_tr, n_va, xbar, sxv = f["n_tr"], f["n_va"], f["xbar"], f["sxv"]
     ybar = sy_tr / n_tr if fit_intercept else sy_tr * 0
-    R_tr = XY_tr - n_tr * (xbar[:, None] * ybar[None, :])               # X_trᵀY_tr, centred
+    R_tr = XY_tr - n_tr * (xbar[:, None] * ybar[None, :])
     R_va = (Z_val - xbar[:, None] * sy_val[None, :] - sxv[:, None] * ybar[None, :]
-            + n_va * (xbar[:, None] * ybar[None, :]))                    # X_valᵀY_val, centred on the training means
-    QC = V.T @ bk.cat([R_tr, R_va], 1)
-    Q, C = QC[:, :R_tr.shape[1]], QC[:, R_tr.shape[1]:]
+            + n_va * (xbar[:, None] * ybar[None, :]))
+    QC = f["V"].T @ bk.cat([R_tr, R_va], 1)
+    return QC[:, :R_tr.shape[1]], QC[:, R_tr.shape[1]:], ybar
+
+def _svd_QC(f, Yc, fit_intercept):
+    "Q, C and ȳ_train of one fold from its SVD and the rows of Y: Q = s ∘ Uᵀ(Y_tr − ȳ), C = Bᵀ(Y_val − ȳ)."
+    Yt, Yv = _rows(Yc, f["train"]), _rows(Yc, f["val"])
+    ybar = Yt.mean(0) if fit_intercept else Yt[0] * 0
+    return f["s"] * (f["U"].T @ (Yt - ybar)), f["B"].T @ (Yv - ybar), ybar, Yv.sum(0), (Yv * Yv).sum(0)
+
+def _fold_scores(f, Q, C, ybar, sy_val, syy_val, y_scale, scoring, bk, dtype):
+    "Validation scores (alphas × voxels) of one fold for every alpha, from eigenbasis products only."
+    E = f["E"]
     cross = bk.to_numpy(E @ (C * Q)).astype("float64")                  # Σ y·ŷ
     quad = bk.to_numpy(_quad(f, E, Q)).astype("float64")                # Σ ŷ²
     if f["big"].any():
@@ -259,41 +285,11 @@ def _fold_scores(f, XY_tr, sy_tr, Z_val, sy_val, syy_val, y_scale, scoring, fit_
         GQ = f["G"] @ Q
         qGq = (Q * GQ).sum(0)[None, :]
         Fb = -(Eb * a.T) * inv                                           # f_k = −(a_k/α) e_k
-        Qa = a * Q
-        quad_big = inv * inv * qGq + 2 * inv * (Fb @ (Q * GQ)) + inv * inv * _quad(f, Eb, Qa)
+        quad_big = inv * inv * qGq + 2 * inv * (Fb @ (Q * GQ)) + inv * inv * _quad(f, Eb, a * Q)
         quad[big] = bk.to_numpy(quad_big).astype("float64")
     s_p = bk.to_numpy(E @ (f["m"] * Q)).astype("float64") if scoring == "correlation" else None   # Σ ŷ
     sy_val, syy_val, ybar = (bk.to_numpy(a).astype("float64") for a in (sy_val, syy_val, ybar))
-    return _scores_from_sums(cross, quad, s_p, sy_val, syy_val, ybar, n_va, y_scale, scoring, dtype)
-
-def _prepare_fold_svd(Xc, train, val, fit_intercept, bk):
-    "One fold for the SVD path: the SVD of the centred training images and the validation images in its basis."
-    Xt = _rows(Xc, train)
-    xbar = Xt.mean(0) if fit_intercept else Xt[0] * 0
-    U, s, Vt = bk.svd(Xt - xbar)
-    return dict(train=train, val=val, n_va=len(val), U=U, s=s, B=(_rows(Xc, val) - xbar) @ Vt.T)
-
-def _fold_scores_svd(f, Yc, alphas, y_scale, scoring, fit_intercept, bk, dtype):
-    "Validation scores (alphas × voxels) of one fold by predicting the validation images for each alpha (stable)."
-    Yt, Yv = _rows(Yc, f["train"]), _rows(Yc, f["val"])
-    ybar = Yt.mean(0) if fit_intercept else Yt[0] * 0
-    A = f["U"].T @ (Yt - ybar)
-    Yv_tr = Yv - ybar                                                    # y − ȳ_train
-    n_va = f["n_va"]
-    sst = bk.to_numpy(((Yv - Yv.mean(0)) ** 2).sum(0)).astype("float64")
-    constant = sst <= n_va * (1e3 * np.finfo(dtype).eps * y_scale) ** 2
-    out = np.empty((len(alphas), Yc.shape[1]))
-    for i, alpha in enumerate(alphas):
-        P = f["B"] @ ((f["s"] / (f["s"] * f["s"] + float(alpha)))[:, None] * A)   # ŷ − ȳ_train
-        if scoring == "correlation":
-            Pc, Yvc = P - P.mean(0), Yv - Yv.mean(0)
-            cov, var_p = (bk.to_numpy(v).astype("float64") for v in ((Pc * Yvc).sum(0), (Pc * Pc).sum(0)))
-            flat = constant | (var_p <= 1e-12 * bk.to_numpy((P * P).sum(0)).astype("float64"))
-            out[i] = np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p * sst)))
-            continue
-        sse = bk.to_numpy(((Yv_tr - P) ** 2).sum(0)).astype("float64")
-        out[i] = -sse / n_va if scoring == "neg_mse" else np.where(constant, 0.0, 1 - sse / np.where(constant, 1.0, sst))
-    return out
+    return _scores_from_sums(cross, quad, s_p, sy_val, syy_val, ybar, f["n_va"], y_scale, scoring, dtype)
 
 # %% ../nbs/05_models.ipynb #e14cecb5
 def solve_ridge_cv(X:np.ndarray,              # features, images × features
@@ -324,12 +320,16 @@ def solve_ridge_cv(X:np.ndarray,              # features, images × features
     X = bk.asarray(X, dtype)
     x_mean = X.mean(0) if fit_intercept else X[0] * 0
     Xc = X - x_mean                    # centred once for conditioning: the fold means are then small
-    XtX, sx = Xc.T @ Xc, Xc.sum(0)
-    s2, V = _eigh_gram(XtX, bk, dtype)
-    if method == "auto": method = "svd" if _gram_unstable(bk.to_numpy(s2), alphas.min(), dtype) else "gram"
+    # more features than images: the p × p Gram matrix is larger than the data and singular; work in image space
+    if method == "auto" and X.shape[1] > n: method = "svd"
+    if method != "svd":
+        XtX, sx = Xc.T @ Xc, Xc.sum(0)
+        s2, V = _eigh_gram(XtX, bk, dtype)
+        if method == "auto": method = "svd" if _gram_unstable(bk.to_numpy(s2), alphas.min(), dtype) else "gram"
     if method == "svd":
-        folds = [_prepare_fold_svd(Xc, tr, va, fit_intercept, bk) for tr, va in splits]
+        folds = [_prepare_fold_svd(Xc, tr, va, alphas, fit_intercept, bk, dtype, near_tol) for tr, va in splits]
         U_all, s_all, Vt_all = bk.svd(Xc)
+        s_all = s_all * (s_all > float(s_all.max()) * max(Xc.shape) * np.finfo(dtype).eps)
     else:
         complement = [_is_complement(tr, va, n) for tr, va in splits]
         folds = [_prepare_fold(Xc, XtX, sx, tr, va, c, alphas, fit_intercept, bk, dtype, near_tol)
@@ -347,8 +347,11 @@ def solve_ridge_cv(X:np.ndarray,              # features, images × features
         Yc = Yb - y_mean
         del Yb
         y_scale = np.abs(bk.to_numpy(y_mean)) + bk.to_numpy((Yc * Yc).mean(0)) ** 0.5   # for the constant test
+        per_fold_scores = []
         if method == "svd":
-            per_fold_scores = [_fold_scores_svd(f, Yc, alphas, y_scale, scoring, fit_intercept, bk, dtype) for f in folds]
+            for f in folds:
+                Q, C, ybar, sy_val, syy_val = _svd_QC(f, Yc, fit_intercept)
+                per_fold_scores.append(_fold_scores(f, Q, C, ybar, sy_val, syy_val, y_scale, scoring, bk, dtype))
         else:
             per_fold = []
             for f in folds:
@@ -357,14 +360,13 @@ def solve_ridge_cv(X:np.ndarray,              # features, images × features
                 per_fold.append((Z[:-1], Z[-1], (Yv * Yv).sum(0)))
             XY = sum(z for z, _, _ in per_fold) if partition else Xc.T @ Yc
             sy = sum(s for _, s, _ in per_fold) if partition else Yc.sum(0)
-            per_fold_scores = []
             for f, (Z_val, sy_val, syy_val) in zip(folds, per_fold):
                 if f["complement"]: XY_tr, sy_tr = XY - Z_val, sy - sy_val
                 else:
                     Zt = _rows(X1, f["train"]).T @ _rows(Yc, f["train"])
                     XY_tr, sy_tr = Zt[:-1], Zt[-1]
-                per_fold_scores.append(_fold_scores(f, XY_tr, sy_tr, Z_val, sy_val, syy_val, y_scale, scoring,
-                                                    fit_intercept, bk, dtype))
+                Q, C, ybar = _gram_QC(f, XY_tr, sy_tr, Z_val, sy_val, fit_intercept, bk)
+                per_fold_scores.append(_fold_scores(f, Q, C, ybar, sy_val, syy_val, y_scale, scoring, bk, dtype))
         fold_scores = np.stack(per_fold_scores)
         scores = fold_scores.mean(0)
         best = np.argmax(scores + slope, axis=0)

@@ -6,7 +6,7 @@
 __all__ = ['r2_split', 'score_split', 'partition_from_r2', 'variance_partition', 'preferred_space', 'layer_depth_index',
            'roi_summary', 'plot_preferred_by_roi', 'plot_depth_by_roi', 'plot_shares_by_roi', 'plot_partition_by_roi']
 
-# %% ../nbs/05c_partition.ipynb #7dafafdb
+# %% ../nbs/05c_partition.ipynb #471f9710
 from itertools import combinations
 
 import numpy as np
@@ -15,7 +15,7 @@ import pandas as pd
 from .banded import BandedRidgeCV, dirichlet_weights, stack_spaces
 from .errors import ConfigError, DataError, UserError, check_choice
 
-# %% ../nbs/05c_partition.ipynb #0a78b160
+# %% ../nbs/05c_partition.ipynb #4a9e8170
 def _check_split(y_true, y_split):
     y_true, y_split = np.asarray(y_true, dtype=np.float64), np.asarray(y_split, dtype=np.float64)
     if y_true.ndim == 1: y_true = y_true[:, None]
@@ -47,7 +47,7 @@ def score_split(y_true:np.ndarray,  # measured responses, images × voxels
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(norm > 0, (y[None] * p).sum(1) / norm, np.nan)
 
-# %% ../nbs/05c_partition.ipynb #7a807ee6
+# %% ../nbs/05c_partition.ipynb #bbf86cc6
 def _part_name(T): return ("unique_" if len(T) == 1 else "shared_") + "&".join(T)
 
 def partition_from_r2(r2:dict,            # frozenset of space names → R² per voxel of the model on those spaces (every non-empty subset)
@@ -68,7 +68,7 @@ def partition_from_r2(r2:dict,            # frozenset of space names → R² per
     out = pd.DataFrame(out)
     return out.clip(lower=0) if negative == "clip" else out
 
-# %% ../nbs/05c_partition.ipynb #7b1856ff
+# %% ../nbs/05c_partition.ipynb #42f9ac69
 def variance_partition(spaces:dict,          # name → (train, test) features; 2 or 3 spaces
                        Y_train:np.ndarray,   # training responses, images × voxels
                        Y_test:np.ndarray,    # test responses, images × voxels
@@ -100,7 +100,7 @@ def variance_partition(spaces:dict,          # name → (train, test) features; 
             cols["r2_" + "+".join(subset)] = r2[frozenset(subset)]
     return pd.concat([pd.DataFrame(cols), partition_from_r2(r2, negative)], axis=1).rename_axis("voxel")
 
-# %% ../nbs/05c_partition.ipynb #d8158489
+# %% ../nbs/05c_partition.ipynb #02c9f871
 def preferred_space(values:np.ndarray, # per voxel and space: band weights (voxels × spaces) or split scores
                     names,             # the space names, one per column
                    )->np.ndarray:      # the name of the space with the largest value per voxel; 'none' when all ≤ 0
@@ -126,7 +126,7 @@ def layer_depth_index(values:np.ndarray, # per voxel and layer (ordered input �
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tot > 0, pos @ d / tot, np.nan)
 
-# %% ../nbs/05c_partition.ipynb #912ead28
+# %% ../nbs/05c_partition.ipynb #8d5a8b80
 def roi_summary(preferred,            # preferred space per voxel (`preferred_space`)
                 rois,                 # ROI (or voxel type) label per voxel
                 depth=None,           # layer-depth index per voxel (`layer_depth_index`), optional
@@ -145,7 +145,7 @@ def roi_summary(preferred,            # preferred space per voxel (`preferred_sp
     if values is not None: out = out.join(pd.DataFrame(values).reset_index(drop=True).groupby(rois).mean().add_prefix("mean_"))
     return out
 
-# %% ../nbs/05c_partition.ipynb #7e192820
+# %% ../nbs/05c_partition.ipynb #26b5f318
 def plot_preferred_by_roi(preferred,  # preferred space per voxel
                           rois,       # ROI label per voxel
                           order=None, # ROI order on the axis (e.g. V1 … PPA); None: order of first appearance

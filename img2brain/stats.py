@@ -173,30 +173,29 @@ def fdr_bh(p:np.ndarray, # p-values, any shape; NaN entries are ignored and stay
 STATISTICS = ("median_r", "mean_r", "median_norm_acc", "mean_norm_acc")
 
 def _bootstrap_r(zt, zp, weights):
-    "Weighted Pearson r per (resample, voxel) from weighted sums, each one matrix product (columns standardised)."
-    n = weights.sum(1, keepdims=True)
-    mx, my = weights @ zt / n, weights @ zp / n
-    sxx, syy = weights @ (zt * zt) / n - mx**2, weights @ (zp * zp) / n - my**2
-    sxy = weights @ (zt * zp) / n - mx * my
+    "Weighted Pearson r per (resample, voxel) from weighted sums: one matrix product (columns standardised)."
+    n_vox = zt.shape[1]
+    sums = weights @ np.concatenate([zt, zp, zt * zt, zp * zp, zt * zp], axis=1) / weights.sum(1, keepdims=True)
+    mx, my, sxx, syy, sxy = (sums[:, k * n_vox:(k + 1) * n_vox] for k in range(5))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sxy / np.sqrt(sxx * syy)
+        return (sxy - mx * my) / np.sqrt((sxx - mx**2) * (syy - my**2))
 
 def _resample_weights(n_images, n_boot, rng):
     return rng.multinomial(n_images, np.full(n_images, 1 / n_images), size=n_boot).astype(np.float32)
 
 def bootstrap_r(y_true:np.ndarray,  # measured responses, images × voxels
                 y_pred:np.ndarray,  # predictions, same shape
-                n_boot:int=1000,    # bootstrap resamples of the images
+                n_boot:int=1000,    # bootstrap resamples of the images (the same seed gives the same resamples)
                 seed:int=0,         # random seed
-                batch:int=100,      # resamples per matrix product (bounds memory)
+                voxel_block:int=2048, # voxels per matrix product (bounds memory)
                )->np.ndarray:       # r per resample and voxel, (n_boot, n_voxels) float32
     "Pearson r of every voxel in each of `n_boot` resamples of the images (with replacement)."
     yt, yp = _check_pair(y_true, y_pred)
-    zt, _ = _standardize(yt); zp, _ = _standardize(yp)
-    rng = np.random.default_rng(seed)
+    weights = _resample_weights(yt.shape[0], n_boot, np.random.default_rng(seed))
     out = np.empty((n_boot, yt.shape[1]), dtype=np.float32)
-    for s in range(0, n_boot, batch):
-        out[s:s + batch] = _bootstrap_r(zt, zp, _resample_weights(yt.shape[0], min(batch, n_boot - s), rng))
+    for s in range(0, yt.shape[1], voxel_block):
+        sl = slice(s, s + voxel_block)
+        out[:, sl] = _bootstrap_r(_standardize(yt[:, sl])[0], _standardize(yp[:, sl])[0], weights)
     return out
 
 def _statistic(r, statistic, nc):
@@ -264,27 +263,25 @@ def compare_predictions(y_true:np.ndarray,       # measured responses, images ×
                         n_permutations:int=1000, # random swap patterns (per-voxel test)
                         ci:float=0.95,           # coverage of the interval
                         seed:int=0,              # random seed
-                        batch:int=100,           # resamples / swaps per matrix product
+                        voxel_block:int=2048,    # voxels per matrix product (bounds memory)
                        )->dict:                  # summary numbers and a per-voxel table (`voxels`)
     "Paired comparison of two models: bootstrap interval of the median-r difference and per-voxel swap-test p for r_a > r_b."
     yt, pa = _check_pair(y_true, pred_a, "pred_a"); _, pb = _check_pair(y_true, pred_b, "pred_b")
-    zy, ok_y = _standardize(yt, np.float64); za, ok_a = _standardize(pa, np.float64); zb, ok_b = _standardize(pb, np.float64)
-    ok = ok_y & ok_a & ok_b
-    ra, rb = np.where(ok, (zy * za).sum(0), np.nan), np.where(ok, (zy * zb).sum(0), np.nan)
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for s in range(0, n_boot, batch):
-        w = _resample_weights(yt.shape[0], min(batch, n_boot - s), rng).astype(np.float64)
-        ba, bb = _bootstrap_r(zy, za, w), _bootstrap_r(zy, zb, w)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            diffs.append(np.nanmedian(ba[:, ok], 1) - np.nanmedian(bb[:, ok], 1))
-    diffs = np.concatenate(diffs)
-    t0 = ra - rb
-    exceed = np.zeros(yt.shape[1])
-    for s in range(0, n_permutations, batch):
-        swaps = rng.integers(0, 2, size=(min(batch, n_permutations - s), yt.shape[0])).astype(np.float64)
-        exceed += (_swap_diffs(zy, za, zb, swaps) >= t0 - 1e-9).sum(0)
+    n_img, n_vox = yt.shape
+    # paired bootstrap: the same resamples of images (same seed) for both models
+    ba, bb = bootstrap_r(yt, pa, n_boot, seed, voxel_block), bootstrap_r(yt, pb, n_boot, seed, voxel_block)
+    swaps = np.random.default_rng([seed, 1]).integers(0, 2, size=(n_permutations, n_img)).astype(np.float64)
+    ra, rb, exceed, ok = (np.full(n_vox, np.nan), np.full(n_vox, np.nan), np.zeros(n_vox), np.zeros(n_vox, bool))
+    for s in range(0, n_vox, voxel_block):
+        sl = slice(s, s + voxel_block)
+        (zy, oy), (za, oa), (zb, ob) = (_standardize(a[:, sl], np.float64) for a in (yt, pa, pb))
+        ok[sl] = oy & oa & ob
+        ra[sl], rb[sl] = (zy * za).sum(0), (zy * zb).sum(0)
+        exceed[sl] = (_swap_diffs(zy, za, zb, swaps) >= (ra[sl] - rb[sl]) - 1e-9).sum(0)
+    ra[~ok], rb[~ok] = np.nan, np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        diffs = np.nanmedian(ba[:, ok], 1) - np.nanmedian(bb[:, ok], 1)
     p = np.where(ok, (exceed + 1) / (n_permutations + 1), np.nan)
     q = fdr_bh(p)
     lo, hi = np.quantile(diffs, [(1 - ci) / 2, 1 - (1 - ci) / 2])
