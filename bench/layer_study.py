@@ -26,7 +26,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor

@@ -9,7 +9,8 @@ scipy.stats.permutation_test is looped over voxels on a subset (`--scipy-voxels`
 statistic (scipy's fastest use: all resamples of one voxel in one call); its time per voxel is extrapolated to all
 voxels for `speedup_vs_scipy`. Both timings come from the same process, so the ratio is meaningful on a shared machine
 even when absolute times are inflated by load; `cpu_seconds_permutation_test` / cores (`idle_estimate_seconds`) is
-what the test costs on an idle machine. The compiled engine is used when numba is installed (`engine` says which). The bootstrap interval (1,000 resamples) and the paired model
+what the test costs on an idle machine. The compiled engine is used when numba is installed (`engine` says which);
+the numpy engine (used without numba) is timed on a tenth of the voxels and extrapolated. The bootstrap interval (1,000 resamples) and the paired model
 comparison are timed at the same size for reference.
 
 Usage:  python bench/stats.py              # full size, writes bench/results/stats.json
@@ -71,6 +72,10 @@ def main():
     t0, c0 = time.perf_counter(), time.process_time()
     res = permutation_test(y, pred, a.n_permutations, seed=0)
     ours, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+    sub = max(1, a.n_voxels // 10)     # the numpy engine (no numba) on a tenth of the voxels, extrapolated
+    t0, c0 = time.perf_counter(), time.process_time()
+    res_np = permutation_test(y[:, :sub], pred[:, :sub], a.n_permutations, seed=0, engine="numpy")
+    numpy_wall, numpy_cpu = (time.perf_counter() - t0) * a.n_voxels / sub, (time.process_time() - c0) * a.n_voxels / sub
     per_voxel, p_scipy = scipy_seconds_per_voxel(y, pred, a.n_permutations, a.scipy_voxels)
     scipy_total = per_voxel * a.n_voxels
     t0 = time.perf_counter(); bootstrap_ci(y, pred, n_boot=1000, seed=0); boot = time.perf_counter() - t0
@@ -83,6 +88,9 @@ def main():
         "idle_estimate_seconds": round(ours_cpu / (os.cpu_count() or 1), 2),
         "engine": "numba" if numba is not None else "numpy",
         "speedup_vs_scipy": round(scipy_total / ours, 1),
+        "numpy_engine_seconds_extrapolated": round(numpy_wall, 1),
+        "numpy_engine_cpu_seconds_extrapolated": round(numpy_cpu, 1),
+        "numpy_engine_same_p_as_numba": bool(np.allclose(res_np.p, res.p[:sub])),
         "scipy_seconds_per_voxel": round(per_voxel, 4),
         "scipy_seconds_extrapolated": round(scipy_total, 1),
         "scipy_voxels_timed": a.scipy_voxels,

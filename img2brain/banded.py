@@ -6,7 +6,7 @@
 __all__ = ['BANDED_SCORINGS', 'dirichlet_weights', 'solve_banded_ridge_cv', 'BandedRidgeCV', 'stack_spaces', 'voxel_table',
            'BandedFit', 'fit_banded']
 
-# %% ../nbs/05b_banded.ipynb #41afef5d
+# %% ../nbs/05b_banded.ipynb #a2149a6b
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from .errors import ConfigError, DataError, UserError, check_choice
 from .models import cv_splits, get_backend
 
-# %% ../nbs/05b_banded.ipynb #3d1305ee
+# %% ../nbs/05b_banded.ipynb #aa8120b1
 BANDED_SCORINGS = ("r2", "correlation", "neg_mse")
 
 def dirichlet_weights(n_iter:int,            # number of band-weight vectors
@@ -50,7 +50,7 @@ def _check_weights(n_iter, n_bands, concentration, random_state):
         raise ConfigError("band weights in n_iter must be finite, ≥ 0, and each row must have a positive sum")
     return w / w.sum(1, keepdims=True)
 
-# %% ../nbs/05b_banded.ipynb #7c5dbbef
+# %% ../nbs/05b_banded.ipynb #0ff7fdef
 def _rows(A, idx):
     "Rows `idx` of A: a view when idx is a contiguous increasing range, else a copy."
     if len(idx) and idx[-1] - idx[0] + 1 == len(idx) and np.all(np.diff(idx) == 1):
@@ -102,7 +102,7 @@ def _fold_targets(f, Xc, Yc, XY, sy, fit_intercept, bk):
                 s_y=bk.to_numpy(U.sum(0)).astype("float64"), s_yy=bk.to_numpy((U * U).sum(0)).astype("float64"),
                 sst=bk.to_numpy((D * D).sum(0)).astype("float64"))
 
-# %% ../nbs/05b_banded.ipynb #ff32419a
+# %% ../nbs/05b_banded.ipynb #fe26b3b2
 def _decompose(f, d, alphas, exact, near_tol, bk, dtype):
     "One eigendecomposition of the weighted training Gram matrix of one fold, and what scoring needs from it."
     s, V = _psd_eigh(f["S_tr"] * (d[:, None] * d[None, :]), bk, dtype)
@@ -144,7 +144,7 @@ def _scores(dec, t, n_va, scoring, exact, constant, bk):
     flat = constant | (var_p <= 1e-12 * np.abs(quad))
     return np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p) * sst))
 
-# %% ../nbs/05b_banded.ipynb #d564550d
+# %% ../nbs/05b_banded.ipynb #8cfc362a
 def _batches(n, size):
     size = n if not size else max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -228,7 +228,7 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
         out["intercept"][b] = bk.to_numpy(y_mean).astype("float64") - bk.to_numpy(x_mean).astype("float64") @ coef_b
     return out
 
-# %% ../nbs/05b_banded.ipynb #3f880915
+# %% ../nbs/05b_banded.ipynb #e009257b
 def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, backend, dtype, voxel_batch, cache_mb):
     "`solve_banded_ridge_cv` with every band wider than the number of images replaced, exactly, by its row-space coordinates."
     X = np.asarray(X, dtype="float64")
@@ -251,7 +251,7 @@ def _solve_wide(X, Y, bands, weights, alphas, splits, fit_intercept, scoring, ba
     out["coef"] = coef
     return out
 
-# %% ../nbs/05b_banded.ipynb #7b104026
+# %% ../nbs/05b_banded.ipynb #9ae6875c
 class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     "Ridge with one weight per feature space (band) and one alpha per voxel, both chosen by cross-validation."
     def __init__(self,
@@ -320,7 +320,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if not split: return X @ coef + np.asarray(self.intercept_, dtype=X.dtype)
         return np.stack([X[:, self.bands_ == k] @ coef[self.bands_ == k] for k in range(len(self.band_names_))])
 
-# %% ../nbs/05b_banded.ipynb #1949bb4b
+# %% ../nbs/05b_banded.ipynb #e10a018b
 def stack_spaces(spaces:dict,   # name → features, images × features (the same images, in the same order, in every space)
                  what:str="the training images", # which images these rows are, for error messages
                 )->tuple:       # X (images × all features, float64), groups (space name of every column)
@@ -355,13 +355,13 @@ def voxel_table(model:BandedRidgeCV, # a fitted `BandedRidgeCV`
                                     names[np.nan_to_num(model.prediction_shares_, nan=-np.inf).argmax(1)], "none")
     return t.rename_axis("voxel")
 
-def _scale_space(arrays):
-    "Centre a space and scale it to total variance 1 on its training rows (the first array); the same map for the others."
-    train = np.asarray(arrays[0], dtype=np.float64)
-    mean = train.mean(0)
-    total = np.sqrt(((train - mean) ** 2).sum(0).sum() / max(len(train), 1))
-    total = total if total > 0 else 1.0
-    return tuple((np.asarray(a, dtype=np.float64) - mean) / total for a in arrays)
+def _scale_spaces(X, parts, groups):
+    "Centre every space and scale it to total variance 1 on the training rows `X`; the same map for `parts` (in place)."
+    for name in dict.fromkeys(groups):
+        cols = groups == name
+        mean = X[:, cols].mean(0)
+        total = np.sqrt(((X[:, cols] - mean) ** 2).sum() / len(X))
+        for A in (X, *parts): A[:, cols] = (A[:, cols] - mean) / (total if total > 0 else 1.0)
 
 @dataclass
 class BandedFit:
@@ -391,12 +391,12 @@ def fit_banded(spaces:dict,              # name → training features, or (train
     check_choice(scale, ("space", "none"), "scale")
     if not isinstance(spaces, dict) or not spaces: raise UserError("give the feature spaces as a non-empty dict name → array")
     spaces = {k: (v if isinstance(v, (tuple, list)) else (v,)) for k, v in spaces.items()}
-    if scale == "space": spaces = {k: _scale_space(v) for k, v in spaces.items()}
     n_parts = {k: len(v) for k, v in spaces.items()}
     if len(set(n_parts.values())) != 1: raise UserError(f"every feature space needs the same image sets; got {n_parts} arrays per space")
     X, groups = stack_spaces({k: v[0] for k, v in spaces.items()})
     if len(X) != len(Y_train): raise DataError(f"the feature spaces have {len(X)} training rows but Y_train has {len(Y_train)}")
     parts = tuple(stack_spaces({k: v[i] for k, v in spaces.items()}, f"image set {i}")[0] for i in range(1, max(n_parts.values())))
+    if scale == "space": _scale_spaces(X, parts, groups)
     model = BandedRidgeCV(groups=groups, alphas=alphas, n_iter=n_iter, concentration=concentration, cv=cv, scoring=scoring,
                           random_state=random_state, backend=backend, **params).fit(X, Y_train)
     return BandedFit(model, tuple(spaces), parts, voxel_table(model))

@@ -15,7 +15,7 @@ distributed = pytest.importorskip('distributed')
 import cloudpickle
 
 from img2brain.data import load_dataset, split
-from img2brain.distributed import (extract_features_dask, fit_dask, get_client, compare_models_dask)
+from img2brain.distributed import cnn_loads, compare_models_dask, extract_features_dask, fit_dask, get_client
 from img2brain.features import extract_features
 from img2brain.models import make_model
 from img2brain.synth import make_dataset
@@ -69,7 +69,7 @@ def test_extraction_equals_serial(client, data, serial_features, tmp_path):
         np.testing.assert_array_equal(cached[layer], serial_features[layer])
         np.testing.assert_array_equal(again[layer], serial_features[layer])
     # each worker built the network once for all its chunks
-    loads = client.run(lambda: len(__import__('img2brain.distributed').distributed._NET_LOADS))
+    loads = cnn_loads(client)
     assert all(n <= 1 for n in loads.values()), loads
 
 
