@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# this file is called dask.py: keep its folder off the import path, or `import dask` would find this script
+sys.path[:] = [p for p in sys.path if Path(p or '.').resolve() != HERE]
 
 
 def main():
