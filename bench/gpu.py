@@ -138,8 +138,10 @@ def main():
     ap.add_argument('--data', type=Path, default=HERE/'data')
     ap.add_argument('--out', type=Path, default=None, help='default: bench/results/gpu.json (dry run: gpu_dry_run.json)')
     args = ap.parse_args()
-    if args.quick or args.dry_run:
+    if args.quick:
         args.n_images, args.cpu_images, args.n_train, args.n_voxels, args.banded_voxels = 256, 128, 1000, 2000, 500
+    if args.dry_run:
+        args.n_images, args.cpu_images, args.n_train, args.n_voxels, args.banded_voxels = 64, 32, 500, 500, 200
     out = args.out or HERE/'results'/('gpu_dry_run.json' if args.dry_run else 'gpu.json')
     machine = dict(date=time.strftime('%Y-%m-%dT%H:%M:%S'), python=platform.python_version(), platform=platform.platform(),
                    cpu_count=os.cpu_count(), torch=torch.__version__, torchvision=torchvision.__version__,

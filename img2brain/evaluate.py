@@ -8,8 +8,6 @@ __all__ = ['compare_models', 'plot_r_distributions', 'plot_voxel_predictions', '
 
 # %% ../nbs/06a_evaluate.ipynb #a6993308
 import json
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -17,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from tqdm import tqdm
 
 from .data import atomic_write
 from .errors import ConfigError, DataError
 from .models import MODEL_NAMES, make_model, param_grid
-from .metrics import (ConstantVoxelWarning, voxel_correlation, normalized_accuracy, summarize,
-                               algonauts_score)
+from .metrics import ConstantVoxelWarning, voxel_correlation
 
 # %% ../nbs/06a_evaluate.ipynb #13d85065
 def _model_list(models, grids):
@@ -105,14 +103,20 @@ def compare_models(X_train:np.ndarray, # training features, images × features
         bar.set_postfix_str(f"{name} {params}" if params else name)
         est = factory(params)
         t0 = time.perf_counter()
-        est.fit(X_train, Y_train)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            est.fit(X_train, Y_train)
         fit_seconds = time.perf_counter() - t0
+        # a grid point far out (e.g. a widened lasso alpha) may stop before converging: one column, not 100 warnings
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        for w in caught:
+            if not issubclass(w.category, ConvergenceWarning): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         pred = np.asarray(est.predict(X_val)).reshape(Y_val.shape)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConstantVoxelWarning)   # counted in n_nan instead
             r = voxel_correlation(Y_val, pred)
         bar.update()
-        return dict(params=params, estimator=est, r=r, median_r=_median(r), fit_seconds=fit_seconds)
+        return dict(params=params, estimator=est, r=r, median_r=_median(r), fit_seconds=fit_seconds, converged=converged)
     best_of = lambda trials: max(trials, key=lambda t: -np.inf if np.isnan(t["median_r"]) else t["median_r"])
     for name, factory, grid in todo:
         trials = [fit_point(name, factory, params) for params in grid]
@@ -136,7 +140,8 @@ def compare_models(X_train:np.ndarray, # training features, images × features
                      "n_nan": int((~ok).sum()), "fit_seconds": best["fit_seconds"], "n_grid": len(trials),
                      "grid_widened": added, "grid_edge": edge})
         grid_table = pd.DataFrame([{"params": json.dumps(t["params"], sort_keys=True, default=str),
-                                    "median_r": t["median_r"], "fit_seconds": t["fit_seconds"]} for t in trials])
+                                    "median_r": t["median_r"], "fit_seconds": t["fit_seconds"],
+                                    "converged": t["converged"]} for t in trials])
         results[name] = dict(estimator=best["estimator"], r=r, params=best["params"], grid=grid_table,
                              grid_widened=added, grid_edge=edge)
     bar.close()

@@ -11,8 +11,6 @@ __all__ = ['RIDGE_BACKENDS', 'RIDGE_SCORINGS', 'RIDGE_METHODS', 'DEFAULT_ALPHAS'
 # %% ../nbs/05_models.ipynb #6b55a4d3
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path

@@ -237,9 +237,11 @@ def bootstrap_ci(y_true:np.ndarray,         # measured responses, images Ã— voxe
         m = np.ones(len(labels), bool) if g == "all" else labels.astype(str) == g
         sub_nc = None if nc is None else nc[m]
         dist = _statistic(boot[:, m], statistic, sub_nc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # a group with no defined value gives NaN
+            lo, hi = (np.nanquantile(dist, lo_q), np.nanquantile(dist, hi_q)) if np.isfinite(dist).any() else (np.nan, np.nan)
         rows.append(dict(group=g, statistic=statistic, estimate=float(_statistic(r[m], statistic, sub_nc)),
-                         ci_low=float(np.nanquantile(dist, lo_q)), ci_high=float(np.nanquantile(dist, hi_q)),
-                         n_voxels=int(m.sum())))
+                         ci_low=float(lo), ci_high=float(hi), n_voxels=int(m.sum())))
     return pd.DataFrame(rows)
 
 # %% ../nbs/06b_stats.ipynb #d4558a7e
@@ -321,13 +323,14 @@ def stats_summary(y_true:np.ndarray,              # measured responses, images Ã
         table["p"] = table["q"] = table["p_fwer"] = np.nan
     table["significant"] = table["q"] < alpha
     overall = intervals[(intervals.group == "all") & (intervals.statistic == "median_r")].iloc[0]
-    out = dict(median_r=overall.estimate, median_r_ci=(overall.ci_low, overall.ci_high), n_voxels=int(yt.shape[1]),
+    out = dict(median_r=float(overall.estimate), median_r_ci=(float(overall.ci_low), float(overall.ci_high)),
+               n_voxels=int(yt.shape[1]),
                n_permutations=int(n_permutations), alpha=alpha,
                n_significant=int(table["significant"].sum()), frac_significant=float(table["significant"].mean()),
                n_significant_fwer=int((table["p_fwer"] < alpha).sum()))
     if nc is not None:
         norm = intervals[(intervals.group == "all") & (intervals.statistic == "median_norm_acc")].iloc[0]
-        out.update(median_norm_acc=norm.estimate, median_norm_acc_ci=(norm.ci_low, norm.ci_high))
+        out.update(median_norm_acc=float(norm.estimate), median_norm_acc_ci=(float(norm.ci_low), float(norm.ci_high)))
     return dict(out, intervals=intervals, voxels=table)
 
 def plot_significance(r:np.ndarray,       # Pearson r per voxel
