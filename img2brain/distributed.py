@@ -39,7 +39,8 @@ def parse_scheduler(scheduler:str, # 'local:N' or 'tcp://HOST:PORT' (also tls://
 def _distributed():
     "The `distributed` package, imported only now; `ConfigError` saying how to install it when it is missing."
     try: import distributed
-    except ImportError:
+    except ModuleNotFoundError as e:
+        if e.name not in ('dask', 'distributed'): raise
         raise ConfigError("a Dask scheduler was asked for but dask.distributed is not installed: "
                           "pip install 'img2brain[dask]' (or pip install 'dask[distributed]')") from None
     return distributed
@@ -113,14 +114,16 @@ def worker_extractor(model:str,     # torchvision model name
     import torch
     from torchvision.models.feature_extraction import create_feature_extractor
     from img2brain.features import load_cnn
+    import img2brain.distributed as here   # the module's own state, even when this function was shipped by value
+    nets, loads = here._NETS, here._NET_LOADS
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     key = (model, tuple(nodes), _weights_token(weights), int(seed), str(device))
-    if key not in _NETS:
-        while len(_NETS) >= 2: _NETS.pop(next(iter(_NETS)))
+    if key not in nets:
+        while len(nets) >= 2: nets.pop(next(iter(nets)))
         net = load_cnn(model, weights, seed).to(device)
-        _NETS[key] = (create_feature_extractor(net, return_nodes=list(nodes)).eval(), device)
-        _NET_LOADS.append(key)
-    return _NETS[key]
+        nets[key] = (create_feature_extractor(net, return_nodes=list(nodes)).eval(), device)
+        loads.append(key)
+    return nets[key]
 
 def extract_chunk(paths:Sequence,   # image files of this chunk, in order
                   model:str, specs:tuple, weights, seed:int, # as for `extract_features` (specs: layer specs)

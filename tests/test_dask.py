@@ -70,7 +70,7 @@ def test_extraction_equals_serial(client, data, serial_features, tmp_path):
         np.testing.assert_array_equal(again[layer], serial_features[layer])
     # each worker built the network once for all its chunks
     loads = cnn_loads(client)
-    assert all(n <= 1 for n in loads.values()), loads
+    assert max(loads.values()) == 1 and sum(loads.values()) >= 1, loads
 
 
 def test_fit_equals_serial(client, split_data):
