@@ -37,10 +37,18 @@ def check_layers(cnn:str, layers)->list:
     return list(layers)
 
 def _synth(a):
-    from img2brain.synth import make_dataset
+    from img2brain.synth import make_dataset, make_release
     out = Path(a.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not a.overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose a new folder or pass --overwrite to replace it")
+    if a.subjects:
+        try: subjects = [int(s) for s in a.subjects.split(",") if s.strip()]
+        except ValueError: raise ConfigError(f"--subjects takes subject numbers like 1,2 (got {a.subjects!r})") from None
+        out = make_release(out, subjects=subjects, scale=a.scale, seed=a.seed, n_repeats=a.repeats,
+                           overwrite=a.overwrite, progress=_bars(a), n_jobs=a.jobs)
+        print(f"wrote a simulated Algonauts release of subjects {subjects} ({a.scale}, seed {a.seed}) to {out}; "
+              f"held-out test responses and noise ceilings in {out/'heldout'}")
+        return
     out = make_dataset(out, scale=a.scale, seed=a.seed, layout=a.layout, n_repeats=a.repeats,
                        overwrite=a.overwrite, progress=_bars(a), n_jobs=a.jobs)
     print(f"wrote the {a.scale} simulated dataset ({a.layout} layout, seed {a.seed}) to {out}")
@@ -228,8 +236,11 @@ def build_parser(run_options:bool=True, # add `run`'s options from `RunConfig` (
     s.add_argument("out", help="folder to create")
     s.add_argument("--scale", choices=("tiny", "small", "full"), default="small", help="tiny: tests; small: the demo; full: the original study's shape (default: %(default)s)")
     s.add_argument("--seed", type=int, default=0, help="same seed → byte-identical dataset (default: %(default)s)")
-    s.add_argument("--layout", choices=("seed", "algonauts"), default="seed",
-                   help="folder layout: the original study's (seed) or Algonauts 2023 (default: %(default)s)")
+    s.add_argument("--layout", choices=("zenodo", "algonauts", "seed"), default="zenodo",
+                   help="folder layout: the original study's Zenodo layout ('seed' is its old name) or one Algonauts 2023 "
+                        "subject (default: %(default)s)")
+    s.add_argument("--subjects", default="", help="write a whole Algonauts 2023 release of these subjects instead, e.g. 1,2 "
+                   "(subjects differ in images and vertices; held-out data in OUT/heldout/)")
     s.add_argument("--repeats", type=int, default=3, help="trials per image (default: %(default)s)")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: up to 2)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing folder")

@@ -34,7 +34,7 @@ def test_help_lists_every_command():
 
 
 def test_synth_is_reproducible(work, tmp_path):
-    cli("synth", tmp_path / "again", "--scale", "tiny", "--seed", "0", "-q")
+    cli("synth", tmp_path / "again", "--scale", "tiny", "--seed", "0", "--layout", "seed", "-q")   # old name of 'zenodo'
     a = np.load(work / "seed" / "trainingfMRI" / "training.npy")
     b = np.load(tmp_path / "again" / "trainingfMRI" / "training.npy")
     assert a.tobytes() == b.tobytes()
@@ -202,7 +202,13 @@ def test_recipe_original(work, tmp_path):
 def test_release_two_subjects_run_zip_score_resume(tmp_path):
     import pandas as pd
     from img2brain.synth import make_release
-    release = make_release(tmp_path / "release", subjects=(1, 2), scale="tiny", seed=0, progress=False)
+    release = tmp_path / "release"
+    r = cli("synth", release, "--scale", "tiny", "--seed", "0", "--subjects", "1,2", "-q")
+    assert "simulated Algonauts release of subjects [1, 2]" in r.stdout
+    assert sorted(p.name for p in release.iterdir()) == ["heldout", "subj01", "subj02"]
+    again = make_release(tmp_path / "again", subjects=(1, 2), scale="tiny", seed=0, progress=False)   # CLI = API
+    for f in ("subj02/training_split/training_fmri/rh_training_fmri.npy", "subj01/roi_masks/lh.all-vertices_fsaverage_space.npy"):
+        assert (release / f).read_bytes() == (again / f).read_bytes(), f
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = ("run", release, "--out", out, "--weights", "random", "--pca", "20", "--models", "ridge,ridgecv",
             "--permutations", "0", "--cache-dir", cache)
