@@ -9,7 +9,7 @@ on that subset, img2brain refitted there with the same 5 samples, alphas, folds 
     .venv/bin/python bench/banded.py            # writes bench/results/banded.json
     .venv/bin/python bench/banded.py --quick    # a 10x smaller problem, for a smoke test
 """
-import argparse, json, os, platform, sys, time
+import argparse, json, os, platform, time
 from pathlib import Path
 
 import numpy as np

@@ -103,7 +103,7 @@ def main():
     if len(done) >= 2:
         import numpy as np
         v = np.array(sorted(done)); p = np.array([done[k]['peak_rss_mib'] for k in v])
-        r = np.array([done[k]['response_mib'] for k in v])
+
         slope, icpt = np.polyfit(v, p, 1)
         growth = dict(mib_per_1000_voxels=round(1000 * slope, 1), intercept_mib=round(icpt, 1),
                       peak_over_response={str(k): round(done[k]['peak_rss_mib'] / done[k]['response_mib'], 2) for k in v},

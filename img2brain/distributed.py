@@ -10,7 +10,6 @@ __all__ = ['VOXEL_SEPARABLE', 'parse_scheduler', 'get_client', 'run_tasks', 'wor
 # %% ../nbs/07b_dask.ipynb #2d0f18ea
 import os
 import re
-import time
 from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence

@@ -9,7 +9,6 @@ __all__ = ['RIDGE_BACKENDS', 'RIDGE_SCORINGS', 'RIDGE_METHODS', 'DEFAULT_ALPHAS'
            'make_model', 'param_grid', 'original_recipe_models', 'save_model', 'load_model']
 
 # %% ../nbs/05_models.ipynb #6b55a4d3
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .data import atomic_write
+from .data import atomic_write, sha256_file
 from .errors import ConfigError, DataError, check_choice
 
 # %% ../nbs/05_models.ipynb #a04737ed
@@ -570,7 +569,7 @@ def _jsonable(value):
     json.dumps(value)
     return value
 
-def _sha256(path): return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+_sha256 = sha256_file   # streaming SHA-256 of a file (one helper for the whole package)
 
 # %% ../nbs/05_models.ipynb #b71d6a60
 def save_model(model,                 # a fitted estimator
@@ -676,3 +675,11 @@ def load_model(path, # folder written by `save_model` (or its model.json)
                         "or the two files come from different saves")
     if info["storage"] == "skops": model = _load_skops(file)
     return model, info["metadata"]
+
+# %% ../nbs/05_models.ipynb #0c18f091
+def __getattr__(name):
+    # `BandedRidgeCV` lives in img2brain.banded, which builds on this module: imported on first use, not here
+    if name == "BandedRidgeCV":
+        from img2brain.banded import BandedRidgeCV
+        return BandedRidgeCV
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .banded import BandedRidgeCV, dirichlet_weights, stack_spaces
-from .errors import ConfigError, DataError, UserError, check_choice
+from .banded import BandedRidgeCV, stack_spaces
+from .errors import DataError, UserError, check_choice
 
 # %% ../nbs/05c_partition.ipynb #4a9e8170
 def _check_split(y_true, y_split):

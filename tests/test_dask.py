@@ -11,14 +11,14 @@ from functools import partial
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip('distributed')
-import cloudpickle
+distributed = pytest.importorskip('distributed')  # noqa: E402 (the imports below need dask)
+import cloudpickle  # noqa: E402
 
-from img2brain.data import load_dataset, split
-from img2brain.distributed import cnn_loads, compare_models_dask, extract_features_dask, fit_dask, get_client
-from img2brain.features import extract_features
-from img2brain.models import make_model
-from img2brain.synth import make_dataset
+from img2brain.data import load_dataset, split  # noqa: E402
+from img2brain.distributed import cnn_loads, compare_models_dask, extract_features_dask, fit_dask, get_client  # noqa: E402
+from img2brain.features import extract_features  # noqa: E402
+from img2brain.models import make_model  # noqa: E402
+from img2brain.synth import make_dataset  # noqa: E402
 
 # the workers cannot import this test module: ship its functions and classes by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
