@@ -14,7 +14,7 @@ from .errors import DataError, UserError
 
 # %% ../nbs/06_evaluation.ipynb #3d056267
 class ConstantVoxelWarning(UserWarning):
-    "Some voxels had constant (or non-finite) responses or predictions, so their score is NaN."
+    "Some voxels had constant or non-finite responses (score NaN) or constant predictions (score 0)."
 
 def _as_2d(a, name):
     a = np.asarray(a)
@@ -30,12 +30,15 @@ def _check_pair(y_true, y_pred):
     if yt.shape[0] < 2: raise DataError(f"need at least 2 images to score voxels, got {yt.shape[0]}")
     return yt, yp
 
-def _warn_bad(n_const, n_nonfinite, what="voxels"):
+def _warn_bad(n_const, n_nonfinite, what="voxels", n_const_pred=0):
     parts = []
     if n_const: parts.append(f"{n_const} constant")
     if n_nonfinite: parts.append(f"{n_nonfinite} non-finite (NaN/inf)")
-    if parts: warnings.warn(f"{' and '.join(parts)} {what}: their score is NaN (excluded by nan-aware summaries)",
-                            ConstantVoxelWarning, stacklevel=3)
+    msg = f"{' and '.join(parts)} {what}: their score is NaN (excluded by nan-aware summaries)" if parts else ""
+    if n_const_pred:
+        msg += ("; " if msg else "") + (f"{n_const_pred} {what} with constant predictions: their score is 0 "
+                                         "(the model predicts nothing about them)")
+    if msg: warnings.warn(msg, ConstantVoxelWarning, stacklevel=3)
 
 # %% ../nbs/06_evaluation.ipynb #9943521b
 def voxel_correlation(y_true:np.ndarray, # measured responses, images × voxels (1-D: one voxel)
@@ -46,19 +49,21 @@ def voxel_correlation(y_true:np.ndarray, # measured responses, images × voxels 
     yt, yp = _check_pair(y_true, y_pred)
     n_vox = yt.shape[1]
     r = np.full(n_vox, np.nan)
-    n_const = n_nonfinite = 0
+    n_const = n_nonfinite = n_const_pred = 0
     for s in range(0, n_vox, block):
         a, b = yt[:, s:s+block].astype(np.float64), yp[:, s:s+block].astype(np.float64)
         finite = np.isfinite(a).all(0) & np.isfinite(b).all(0)
-        const = finite & ((np.ptp(a, 0) == 0) | (np.ptp(b, 0) == 0))
-        ok = finite & ~const
-        n_nonfinite += int((~finite).sum()); n_const += int(const.sum())
+        const = finite & (np.ptp(a, 0) == 0)
+        const_pred = finite & ~const & (np.ptp(b, 0) == 0)
+        ok = finite & ~const & ~const_pred
+        n_nonfinite += int((~finite).sum()); n_const += int(const.sum()); n_const_pred += int(const_pred.sum())
+        r[s:s+block][const_pred] = 0.0
         if not ok.any(): continue
         a, b = a[:, ok], b[:, ok]
         a -= a.mean(0); b -= b.mean(0)
         den = np.sqrt((a*a).sum(0) * (b*b).sum(0))
         r[s:s+block][ok] = np.clip((a*b).sum(0) / den, -1, 1)
-    _warn_bad(n_const, n_nonfinite)
+    _warn_bad(n_const, n_nonfinite, n_const_pred=n_const_pred)
     return r
 
 # %% ../nbs/06_evaluation.ipynb #3e380d49
@@ -198,7 +203,7 @@ def algonauts_vertex_scores(y_true:np.ndarray, # measured (test) responses, imag
            if not np.isfinite(a).all()]
     if bad: raise DataError(f"NaN or infinite values in {' and '.join(bad)}: the challenge's score would be NaN; "
                             "fix or re-predict them")
-    undefined = np.isnan(r)
+    undefined = (np.ptp(yt, 0) == 0) | (np.ptp(yp, 0) == 0)   # the devkit's pearsonr gives NaN for both kinds
     if undefined.any():
         warnings.warn(f"{int(undefined.sum())} constant vertices (in the responses or the predictions): scored as r = 0 "
                       "(score 0, kept in the mean) where the devkit would return NaN", ConstantVoxelWarning, stacklevel=2)
