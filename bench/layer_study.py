@@ -45,20 +45,22 @@ STUDY = {  # shared/REFERENCE.md: the layers the original study tried
 }
 
 
-def forward_only(model, layers, images, n_forward, batch_size, seed=0):
-    "Seconds per image of the network up to `layers` (+ flatten + copy), on pre-made normalised batches."
+def forward_only(model, layers, images, n_forward, batch_size, seed=0, device='cpu'):
+    "Seconds per image of the network up to `layers` (+ flatten + copy to host), on pre-made normalised batches."
     net = load_cnn(model, 'random', seed)
     nodes = sorted({resolve_layer(model, parse_layer(l)[0]) for l in layers})
-    ex = create_feature_extractor(net, return_nodes=nodes).eval()
+    ex = create_feature_extractor(net, return_nodes=nodes).eval().to(device)
     files = ImageFiles(images[:batch_size], input_size(model))
-    x = normalize_batch(torch.stack([files[i] for i in range(len(files))]))
+    x = normalize_batch(torch.stack([files[i] for i in range(len(files))])).to(device)
+    sync = torch.cuda.synchronize if str(device).startswith('cuda') else (lambda: None)
     with torch.inference_mode():
-        ex(x[:2])  # warm-up, not timed
+        ex(x[:2]); sync()  # warm-up, not timed
         t0, done = time.perf_counter(), 0
         while done < n_forward:
             b = x[:n_forward - done]
             for v in ex(b).values(): v.flatten(1).float().cpu().numpy()
             done += len(b)
+        sync()
     return (time.perf_counter() - t0) / done
 
 
@@ -71,9 +73,12 @@ def main():
     ap.add_argument('--models', default=','.join(STUDY), help='comma-separated subset of ' + ','.join(STUDY))
     ap.add_argument('--max-cache-gb', type=float, default=10 / 23, help='per-layer budget (default: 10 GB over 23 layers)')
     ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--device', default=None, help='cpu or cuda (default: cuda when present); the floor uses the same')
+    ap.add_argument('--num-workers', type=int, default=None, help='decoding processes (default: the package default)')
     ap.add_argument('--forward-images', type=int, default=64, help='images per forward-only measurement')
     ap.add_argument('--out', type=Path, default=HERE/'results'/'layer_study.json')
     args = ap.parse_args()
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
 
     root = args.root or args.data/args.scale
     if not (root/'trainingIMG').is_dir():
@@ -91,20 +96,23 @@ def main():
 
     t0 = time.perf_counter()
     table = layer_study(data, models, weights='random', n_components=30, seed=0, cache_dir=cache,
-                        batch_size=args.batch_size, n_images=n, max_cache_gb=args.max_cache_gb, progress=True)
+                        batch_size=args.batch_size, n_images=n, max_cache_gb=args.max_cache_gb, progress=True,
+                        device=device, num_workers=args.num_workers)
     total = time.perf_counter() - t0
+    rss_study = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # before the projection check below
     listing = cache_ls(cache)
     cache_bytes = int(listing['bytes'].sum())
     print(table[['model', 'layer', 'n_features', 'median_r', 'pca_seconds']].to_string())
 
     images = list(data.train_images)[:n]
-    per_image = {m: forward_only(m, ls, images, min(args.forward_images, n), args.batch_size) for m, ls in models.items()}
+    per_image = {m: forward_only(m, ls, images, min(args.forward_images, n), args.batch_size, device=device)
+                 for m, ls in models.items()}
     floor = sum(per_image.values()) * n
 
     # the cost of the projection, on a layer that fits both ways
     train, val = split(n, val_frac=0.2, seed=0)
     exact = extract_features(images, 'alexnet', ['features.2'], weights='random', progress=False, max_cache_gb=None,
-                             batch_size=args.batch_size)['features.2']
+                             batch_size=args.batch_size, device=device, num_workers=args.num_workers)['features.2']
     cost = {}
     for k in (1024, 4096, 8192):
         if k >= exact.shape[1]: continue
@@ -118,7 +126,7 @@ def main():
     result = dict(
         total_seconds=round(total, 1), forward_only_seconds=round(floor, 1), ratio=round(total / floor, 3),
         forward_only_seconds_per_image={m: round(s, 4) for m, s in per_image.items()},
-        peak_rss_mib=round(rss, 1), peak_rss_worker_mib=round(rss_children, 1),
+        peak_rss_mib=round(rss, 1), peak_rss_study_mib=round(rss_study, 1), peak_rss_worker_mib=round(rss_children, 1),
         cache_bytes=cache_bytes, max_cache_gb_per_layer=round(args.max_cache_gb, 3),
         projected_layers=[f'{r.model} {r.layer} → {r.n_features}' for r in reduced.itertuples()],
         projection_cost_median_r_alexnet_features_2=projection_cost,
@@ -126,14 +134,15 @@ def main():
                       'extract_seconds']].round(4).to_dict('records'),
         n_images=n, n_train=int(table['n_train'].iloc[0]), n_val=int(table['n_val'].iloc[0]), scale=args.scale,
         n_voxels=int(data.n_voxels), batch_size=args.batch_size, cpus=os.cpu_count(),
-        torch_threads=torch.get_num_threads(), device='cuda' if torch.cuda.is_available() else 'cpu',
+        torch_threads=torch.get_num_threads(), device=device,
+        gpu=torch.cuda.get_device_name(0) if device.startswith('cuda') else None,
         load_average_start=[round(x, 2) for x in load_start], load_average_end=[round(x, 2) for x in os.getloadavg()],
         torch=torch.__version__, torchvision=torchvision.__version__, python=platform.python_version(),
         date=time.strftime('%Y-%m-%dT%H:%M:%S'),
         note='total = layer_study (extraction with cache and per-layer budget, PCA(30) on the training split, linear '
              'regression); forward_only = the same networks up to the same layers on pre-made batches, per-image time '
              'x n_images; ratio = total / forward_only (floor 1). extract_seconds is per network (repeated on its '
-             'layers). Run at a modest scale on a shared 2-core machine; the full scale is --scale full.',
+             'layers).',
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, lambda f: f.write((json.dumps(result, indent=2) + '\n').encode()))
