@@ -6,8 +6,13 @@ the 10,000 voxels) and its time is scaled linearly to the whole problem (its cos
 per sample and fold, then work per voxel). Agreement (same band weights and alpha) and held-out median r are measured
 on that subset, img2brain refitted there with the same 5 samples, alphas, folds and scoring.
 
+The `dual` entry times the kernel (dual) form against the primal solver on a problem with more features than
+training images (3 bands wider than the images), same samples, alphas and folds, and checks that both make the
+same predictions.
+
     .venv/bin/python bench/banded.py            # writes bench/results/banded.json
-    .venv/bin/python bench/banded.py --quick    # a 10x smaller problem, for a smoke test
+    .venv/bin/python bench/banded.py --quick    # a 10x smaller problem, for a smoke test (writes bench/results/banded_quick.json)
+    .venv/bin/python bench/banded.py --dual     # only the primal-vs-dual comparison (writes bench/results/banded_dual.json)
 """
 import argparse, json, os, platform, time
 from pathlib import Path
@@ -36,6 +41,21 @@ def timed(f):
     t, c = time.perf_counter(), time.process_time()
     out = f()
     return out, time.perf_counter() - t, time.process_time() - c
+
+def wide(quick=False):
+    "Primal against dual (kernel) form where the bands together are wider than the training images."
+    from sklearn.model_selection import KFold
+    from img2brain.banded import BandedRidgeCV, dirichlet_weights
+    n_train, n_test, n_per_band, n_voxels = (150, 50, 200, 200) if quick else (600, 200, 800, 1000)
+    X, Y, Xt, Yt, groups = simulate(n_train, n_test, n_per_band, n_voxels, seed=1)
+    kw = dict(groups=groups, alphas=np.logspace(-1, 7, 9), n_iter=dirichlet_weights(5, 3, random_state=0), cv=KFold(5))
+    primal, p_wall, p_cpu = timed(lambda: BandedRidgeCV(solver="primal", **kw).fit(X, Y))
+    dual, d_wall, d_cpu = timed(lambda: BandedRidgeCV(solver="dual", **kw).fit(X, Y))
+    return dict(n_train=n_train, n_features=3 * n_per_band, n_voxels=n_voxels, n_weight_samples=5, n_alphas=9, n_folds=5,
+                primal_wall_s=round(p_wall, 2), dual_wall_s=round(d_wall, 2), primal_cpu_s=round(p_cpu, 2), dual_cpu_s=round(d_cpu, 2),
+                speedup_dual_vs_primal=round(p_wall / d_wall, 1),
+                same_choices=float(np.mean(np.all(primal.band_weights_ == dual.band_weights_, 1) & (primal.best_alphas_ == dual.best_alphas_))),
+                max_abs_prediction_diff=float(np.abs(primal.predict(Xt) - dual.predict(Xt)).max()))
 
 def main(quick=False):
     from sklearn.model_selection import KFold
@@ -68,15 +88,22 @@ def main(quick=False):
                speedup_vs_himalaya=round(p_wall * scale / wall, 1), speedup_cpu_vs_himalaya=round(p_cpu * scale / cpu, 1),
                agreement=float(same.mean()), median_r_img2brain=float(np.median(r_ours)),
                median_r_himalaya=float(np.median(r_peer)), median_r_diff=float(abs(np.median(r_ours) - np.median(r_peer))),
+               dual=wide(quick),
                machine=dict(cpus=os.cpu_count(), python=platform.python_version(), load_1min=os.getloadavg()[0]),
                note="himalaya timed on the subset and scaled linearly (samples × voxels); ratios from one process")
-    if not quick:
-        from img2brain.data import atomic_write
-        out = Path(__file__).parent / "results" / "banded.json"
-        atomic_write(out, lambda f: f.write(json.dumps(res, indent=1).encode()))
+    from img2brain.data import atomic_write
+    out = Path(__file__).parent / "results" / ("banded_quick.json" if quick else "banded.json")
+    atomic_write(out, lambda f: f.write(json.dumps(res, indent=1).encode()))
     print(json.dumps(res, indent=1))
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a 10x smaller problem; writes nothing")
-    main(ap.parse_args().quick)
+    ap.add_argument("--quick", action="store_true", help="a 10x smaller problem; writes bench/results/banded_quick.json")
+    ap.add_argument("--dual", action="store_true", help="only the primal-vs-dual comparison; writes bench/results/banded_dual.json")
+    args = ap.parse_args()
+    if args.dual:
+        from img2brain.data import atomic_write
+        res = dict(dual=wide(args.quick), machine=dict(cpus=os.cpu_count(), python=platform.python_version(), load_1min=os.getloadavg()[0]))
+        atomic_write(Path(__file__).parent / "results" / "banded_dual.json", lambda f: f.write(json.dumps(res, indent=1).encode()))
+        print(json.dumps(res, indent=1))
+    else: main(args.quick)

@@ -136,12 +136,19 @@ def _run(a):
 # %% ../nbs/07a_cli.ipynb #3a2d8b76
 def predict_images(model_dir, # the `model` folder of a run
                    images, # image paths
-                   cache_dir=None, device=None, batch_size=32, progress=True)->np.ndarray:
+                   cache_dir=None, device=None, batch_size=32, progress=True,
+                   features:dict|None=None, # {space: feature file} for a banded model's own feature spaces
+                  )->np.ndarray:
     "Predicted responses (images × voxels, float32) of a saved run's model for `images`."
     from img2brain.features import extract_features, FeaturePCA
-    from img2brain.models import load_model
+    from img2brain.pipeline import load_run_model, banded_inputs
     model_dir = Path(model_dir)
-    model, meta = load_model(model_dir)
+    model, meta = load_run_model(model_dir)
+    if meta.get("spaces"):                             # banded ridge over several feature spaces
+        X = banded_inputs(model_dir, images, features, cache_dir=cache_dir, device=device, batch_size=batch_size,
+                          progress=progress)
+        return model.predict(X).astype(np.float32)
+    if features: raise ConfigError(f"--features is for banded models; {model_dir} predicts from one CNN layer only")
     pca_file = model_dir/"pca.npz"
     if not pca_file.is_file(): raise DataError(f"{pca_file}: missing; is {model_dir} the `model` folder of an img2brain run?")
     with np.load(pca_file, allow_pickle=False) as z: pca = FeaturePCA.from_arrays(dict(z))
@@ -149,12 +156,22 @@ def predict_images(model_dir, # the `model` folder of a run
                              device=device, batch_size=batch_size, cache_dir=cache_dir, progress=progress)
     return model.predict(pca.transform(feats[meta["layer"]])).astype(np.float32)
 
+def _feature_files(specs)->dict:
+    "{name: path} from repeated or comma-separated name=FILE options."
+    out = {}
+    for spec in (x.strip() for s in specs or () for x in s.split(",") if x.strip()):
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--features {spec!r} is not name=FILE; write e.g. --features semantic=labels.npy")
+        out[name.strip()] = path.strip()
+    return out
+
 def _predict(a):
     from img2brain.data import list_images
-    from img2brain.models import load_model
+    from img2brain.pipeline import load_run_model
     images = list_images(Path(a.images))
     if not images: raise DataError(f"{a.images}: no images (.jpg, .jpeg, .png) found")
-    _, meta = load_model(a.model)
+    _, meta = load_run_model(a.model)
     pair = meta.get("n_vertices")                    # {'lh': n, 'rh': n} for an Algonauts subject
     out = Path(a.out)
     if pair and out.suffix == ".npy":
@@ -163,7 +180,8 @@ def _predict(a):
     if out.exists() and out.is_dir() != bool(pair):
         raise ConfigError(f"--out {out} is an existing {'file' if pair else 'folder'}; give a "
                           f"{'folder' if pair else '.npy file name'}")
-    pred = predict_images(a.model, images, cache_dir=a.cache_dir, device=a.device, progress=_bars(a))
+    pred = predict_images(a.model, images, cache_dir=a.cache_dir, device=a.device, progress=_bars(a),
+                          features=_feature_files(a.features))
     if pair:
         out.mkdir(parents=True, exist_ok=True)
         for h, cols in (("lh", slice(0, pair["lh"])), ("rh", slice(pair["lh"], None))):
@@ -285,6 +303,8 @@ def build_parser(run_options:bool=True, # add `run`'s options from `RunConfig` (
     s.add_argument("model", help="the model folder of a run (OUT/model)"); s.add_argument("images", help="folder of images")
     s.add_argument("--out", required=True, help="output .npy file (images × voxels, float32), or a folder for an Algonauts model")
     s.add_argument("--cache-dir", default=None); s.add_argument("--device", default=None)
+    s.add_argument("--features", action="append", default=[], metavar="NAME=FILE",
+                   help="a banded model's own feature space for these images (repeatable, or comma-separated)")
     s.add_argument("-q", "--quiet", action="store_true"); s.set_defaults(func=_predict)
 
     s = sub.add_parser("score", help="score predictions against held-out responses",

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .data import atomic_write
 from .errors import ConfigError, DataError
 from .models import MODEL_NAMES, make_model, param_grid
+from .memory import check_memory_gb, fit_and_score
 from .metrics import ConstantVoxelWarning, voxel_correlation
 
 # %% ../nbs/06a_evaluate.ipynb #13d85065
@@ -93,33 +94,40 @@ def compare_models(X_train:np.ndarray, # training features, images × features
                    progress:bool=True, # show a tqdm bar over (model, grid point) fits
                    threshold:float=0.4, # also report the fraction of voxels with r above this
                    widen:int=3,        # when the best point is on an edge of a 1-D numeric grid, add up to this many log steps beyond it (per side; 0: never)
-                  )->tuple:            # (table sorted best first, {name: dict(estimator, r, params, grid)})
+                   memory_gb:float|None=None, # working memory (GB) each fit may use on top of the data; None: from the machine (`img2brain.memory.default_memory_gb`)
+                  )->tuple:            # (table sorted best first, {name: dict(estimator, r, params, grid, memory)})
     "Fit each model at each grid point on train, score per-voxel r on validation, keep each model's best point."
     X_train, Y_train, X_val, Y_val = _check_split(X_train, Y_train, X_val, Y_val)
     todo = _model_list(models, grids)
+    budget = check_memory_gb(memory_gb)
     bar = tqdm(total=sum(len(g) for _, _, g in todo), disable=not progress, desc="fitting models")
-    rows, results = [], {}
+    rows, results, plans = [], {}, {}
     def fit_point(name, factory, params):
         bar.set_postfix_str(f"{name} {params}" if params else name)
-        est = factory(params)
+        # the memory estimate is said once per model (every point of its grid needs the same)
+        say = (bar.write if progress else None) if name not in plans else (lambda s: None)
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            est.fit(X_train, Y_train)
+            warnings.simplefilter("ignore", ConstantVoxelWarning)   # counted in n_nan instead
+            est, r, plans[name] = fit_and_score(factory(params), X_train, Y_train, X_val, Y_val, budget, log=say)
         fit_seconds = time.perf_counter() - t0
         # a grid point far out (e.g. a widened lasso alpha) may stop before converging: one column, not 100 warnings
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         for w in caught:
             if not issubclass(w.category, ConvergenceWarning): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        pred = np.asarray(est.predict(X_val)).reshape(Y_val.shape)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConstantVoxelWarning)   # counted in n_nan instead
-            r = voxel_correlation(Y_val, pred)
         bar.update()
         return dict(params=params, estimator=est, r=r, median_r=_median(r), fit_seconds=fit_seconds, converged=converged)
+    def keep_best(trials):
+        "Forget the fitted models of grid points already beaten (each holds features × voxels coefficients)."
+        top = max(-np.inf if np.isnan(t["median_r"]) else t["median_r"] for t in trials)
+        for t in trials:
+            if (-np.inf if np.isnan(t["median_r"]) else t["median_r"]) < top: t["estimator"] = None
+        return trials
     best_of = lambda trials: max(trials, key=lambda t: -np.inf if np.isnan(t["median_r"]) else t["median_r"])
     for name, factory, grid in todo:
-        trials = [fit_point(name, factory, params) for params in grid]
+        trials = []
+        for params in grid: trials = keep_best(trials + [fit_point(name, factory, params)])
         key, added, edge = _grid_axis(grid), {"low": 0, "high": 0}, ""
         while key is not None:
             values = [t["params"][key] for t in trials]
@@ -129,7 +137,7 @@ def compare_models(X_train:np.ndarray, # training features, images × features
             point = _next_point([t["params"] for t in trials], key, edge, len(X_train))
             if point is None: break
             bar.total += 1
-            trials.append(fit_point(name, factory, point)); added[edge] += 1
+            trials = keep_best(trials + [fit_point(name, factory, point)]); added[edge] += 1
         added = sum(added.values())
         trials.sort(key=lambda t: t["params"][key] if key else 0)
         best = best_of(trials)
@@ -143,7 +151,7 @@ def compare_models(X_train:np.ndarray, # training features, images × features
                                     "median_r": t["median_r"], "fit_seconds": t["fit_seconds"],
                                     "converged": t["converged"]} for t in trials])
         results[name] = dict(estimator=best["estimator"], r=r, params=best["params"], grid=grid_table,
-                             grid_widened=added, grid_edge=edge)
+                             grid_widened=added, grid_edge=edge, memory=plans[name])
     bar.close()
     table = pd.DataFrame(rows).sort_values("median_r", ascending=False, na_position="last", kind="stable")
     return table.reset_index(drop=True), results

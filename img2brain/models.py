@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['RIDGE_BACKENDS', 'RIDGE_SCORINGS', 'RIDGE_METHODS', 'DEFAULT_ALPHAS', 'MODEL_NAMES', 'ORIGINAL_RIDGE_ALPHAS',
            'ORIGINAL_LASSO_ALPHAS', 'MODEL_FORMAT', 'SKOPS_TRUSTED', 'RidgeBackend', 'get_backend', 'solve_ridge',
-           'cv_splits', 'solve_ridge_cv', 'GridEdgeWarning', 'grid_edges', 'VoxelRidgeCV', 'plot_alpha_choice',
-           'make_model', 'param_grid', 'original_recipe_models', 'save_model', 'load_model']
+           'cv_splits', 'solve_ridge_cv', 'GridEdgeWarning', 'grid_edges', 'ridge_cv_memory_gb', 'VoxelRidgeCV',
+           'plot_alpha_choice', 'make_model', 'param_grid', 'original_recipe_models', 'save_model', 'load_model']
 
 # %% ../nbs/05_models.ipynb #6b55a4d3
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .data import atomic_write, sha256_file
 from .errors import ConfigError, DataError, check_choice
+
+_logger = logging.getLogger("img2brain.models")
 
 # %% ../nbs/05_models.ipynb #a04737ed
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ def cv_splits(cv,                # int K (K folds in order), a scikit-learn spli
 
 # %% ../nbs/05_models.ipynb #1aeb288b
 RIDGE_SCORINGS = ("r2", "correlation", "neg_mse")
-RIDGE_METHODS = ("auto", "gram", "svd")
+RIDGE_METHODS = ("auto", "gram", "svd", "kernel")
 
 def _is_complement(train, val, n):
     "True when `train` is exactly every sample not in `val` (K-fold, GroupKFold, LeaveOneGroupOut)."
@@ -232,6 +235,29 @@ def _prepare_fold_svd(Xc, train, val, alphas, fit_intercept, bk, dtype, near_tol
     return dict(train=train, val=val, n_tr=len(train), n_va=len(val), U=U, s=s[:, None], B=B,
                 m=B.sum(0)[:, None],
                 **_fold_basis(bk.to_numpy(B.T @ B).astype("float64"), bk.to_numpy(s * s).astype("float64"),
+                              alphas, near_tol, bk, dtype))
+
+def _centred_kernel_fold(K, train, val, fit_intercept):
+    "K_tr,tr and K_val,tr of one fold, centred on the fold's training mean (from the kernel K = X_c X_cᵀ of all images)."
+    Ktt, Kvt = K[train][:, train], K[val][:, train]
+    if fit_intercept:   # (x_i − x̄)·(x_j − x̄) = K_ij − mean_k K_ik − mean_k K_kj + mean_kl K_kl, k, l in train
+        r = Ktt.mean(0)
+        g = r.mean()
+        Ktt = Ktt - r[:, None] - r[None, :] + g
+        Kvt = Kvt - Kvt.mean(1)[:, None] - r[None, :] + g
+    return Ktt, Kvt
+
+def _prepare_fold_kernel(K, train, val, alphas, fit_intercept, bk, dtype, near_tol):
+    "One fold from the eigendecomposition of its images × images training kernel: nothing of size features."
+    Ktt, Kvt = _centred_kernel_fold(K, train, val, fit_intercept)
+    s2, U = _eigh_gram(Ktt, bk, dtype)
+    del Ktt
+    # with B = K_val,tr U and Q = Uᵀ(Y_tr − ȳ), the validation predictions are B diag(1/(s² + α)) Q: the partial
+    # fractions of the Gram path apply unchanged, with s = 1
+    B = Kvt @ U
+    return dict(train=train, val=val, n_tr=len(train), n_va=len(val), U=U, s=bk.asarray(np.ones((len(train), 1)), dtype),
+                B=B, m=B.sum(0)[:, None],
+                **_fold_basis(bk.to_numpy(B.T @ B).astype("float64"), bk.to_numpy(s2).astype("float64"),
                               alphas, near_tol, bk, dtype))
 
 def _quad(f, E, Q):
@@ -289,6 +315,19 @@ def _fold_scores(f, Q, C, ybar, sy_val, syy_val, y_scale, scoring, bk, dtype):
     return _scores_from_sums(cross, quad, s_p, sy_val, syy_val, ybar, f["n_va"], y_scale, scoring, dtype)
 
 # %% ../nbs/05_models.ipynb #e14cecb5
+def _feature_block(n_rows, target_bytes=64e6):
+    "Columns per block so that a block of `n_rows` float64 rows stays near `target_bytes`."
+    return max(1, int(target_bytes // (8 * max(n_rows, 1))))
+
+def _centred_batch(Y, b, fit_intercept, bk, dtype):
+    "Voxels `b` of Y in the computing precision, centred; their means; and their scale (for the constant-voxel test)."
+    Yb = bk.asarray(Y[:, b], dtype)
+    y_mean = Yb.mean(0) if fit_intercept else Yb[0] * 0
+    Yc = Yb - y_mean
+    del Yb
+    y_scale = np.abs(bk.to_numpy(y_mean)) + bk.to_numpy((Yc * Yc).mean(0)) ** 0.5
+    return Yc, y_mean, y_scale
+
 def solve_ridge_cv(X:np.ndarray,              # features, images × features
                    Y:np.ndarray,              # responses, images × voxels
                    alphas,                    # grid of alphas, all > 0
@@ -299,11 +338,12 @@ def solve_ridge_cv(X:np.ndarray,              # features, images × features
                    dtype:str|None=None,       # computing precision; None: the backend's default
                    voxel_batch:int|None=2048, # voxels per batch (bounds memory); None: all at once
                    near_tol:float|None=None,  # eigenvalue pairs this close (relative) count as equal; None: 1e-5 (float64), 3e-4 (float32)
-                   method:str="auto",         # 'gram' (fast), 'svd' (stable for ill-conditioned X and tiny alphas), 'auto': svd only where gram loses precision
+                   method:str="auto",         # 'gram' (fast), 'svd' (stable for ill-conditioned X and tiny alphas), 'kernel' (images × images: for more features than images), 'auto': kernel when features > images, else svd only where gram loses precision
                    conservative:bool=False,   # choose the largest alpha within one standard deviation (over folds) of the best score, as himalaya
                    groups=None,               # group label per image, for group splitters
-                  )->dict:                    # best_alphas (voxels,), cv_scores (alphas × voxels), coef (features × voxels), intercept (voxels,), method, eigenvalues of the centred XᵀX
-    "Ridge with one alpha per voxel chosen by cross-validation: one eigendecomposition per fold, all in feature space."
+                   return_coef:bool=True,     # 'kernel' only: also form coef = X_cᵀ·dual_coef (features × voxels); False: dual_coef only
+                  )->dict:                    # best_alphas (voxels,), cv_scores (alphas × voxels), coef (features × voxels, or None), intercept (voxels,), method, eigenvalues of the centred XᵀX (or XXᵀ), and for 'kernel': dual_coef (images × voxels), x_mean
+    "Ridge with one alpha per voxel chosen by cross-validation: one eigendecomposition per fold, in feature space or in image space."
     bk = get_backend(backend); dtype = dtype or bk.default_dtype
     # ≈ √eps: balances the cancellation of the partial fractions (eps/near_tol) against the near-pair error (near_tol²)
     near_tol = near_tol or (1e-5 if np.finfo(dtype).eps < 1e-10 else 3e-4)
@@ -314,38 +354,62 @@ def solve_ridge_cv(X:np.ndarray,              # features, images × features
         raise ConfigError(f"alphas must be finite and > 0, got {alphas}; use LinearRegression for alpha = 0")
     n, n_voxels = Y.shape
     splits = cv_splits(splits, n, groups)
-    X = bk.asarray(X, dtype)
-    x_mean = X.mean(0) if fit_intercept else X[0] * 0
-    Xc = X - x_mean                    # centred once for conditioning: the fold means are then small
     # more features than images: the p × p Gram matrix is larger than the data and singular; work in image space
-    if method == "auto" and X.shape[1] > n: method = "svd"
-    if method != "svd":
-        XtX, sx = Xc.T @ Xc, Xc.sum(0)
-        s2, V = _eigh_gram(XtX, bk, dtype)
-        if method == "auto": method = "svd" if _gram_unstable(bk.to_numpy(s2), alphas.min(), dtype) else "gram"
-    if method == "svd":
-        folds = [_prepare_fold_svd(Xc, tr, va, alphas, fit_intercept, bk, dtype, near_tol) for tr, va in splits]
-        U_all, s_all, Vt_all = bk.svd(Xc)
-        s_all = s_all * (s_all > float(s_all.max()) * max(Xc.shape) * np.finfo(dtype).eps)
+    if method == "auto" and X.shape[1] > n: method = "kernel"
+    if method == "kernel":
+        # K = X_c X_cᵀ (images × images), X_c·x̄ and x̄, by blocks of features: no centred float64 copy of a wide X
+        x_mean = bk.asarray(np.zeros(X.shape[1]), dtype)
+        K, xbar_proj = bk.asarray(np.zeros((n, n)), dtype), bk.asarray(np.zeros(n), dtype)
+        for cols in _batches(X.shape[1], _feature_block(n)):
+            Xb = bk.asarray(X[:, cols], dtype)
+            mb = Xb.mean(0) if fit_intercept else Xb[0] * 0
+            Xb = Xb - mb
+            K, xbar_proj = K + Xb @ Xb.T, xbar_proj + Xb @ mb
+            x_mean[cols] = mb
+            del Xb
+        folds = []                         # scored one fold at a time below: one fold's n × n basis in memory at once
     else:
-        complement = [_is_complement(tr, va, n) for tr, va in splits]
-        folds = [_prepare_fold(Xc, XtX, sx, tr, va, c, alphas, fit_intercept, bk, dtype, near_tol)
-                 for (tr, va), c in zip(splits, complement)]
-        X1 = bk.cat([Xc, Xc[:, :1] * 0 + 1], 1)    # X with a column of ones: one product gives XᵀY and Σy
-        # K-fold: the validation sets cover every image once, so their products sum to XᵀY
-        partition = np.array_equal(np.sort(np.concatenate([va for _, va in splits])), np.arange(n))
+        X = bk.asarray(X, dtype)
+        x_mean = X.mean(0) if fit_intercept else X[0] * 0
+        Xc = X - x_mean                    # centred once for conditioning: the fold means are then small
+        if method != "svd":
+            XtX, sx = Xc.T @ Xc, Xc.sum(0)
+            s2, V = _eigh_gram(XtX, bk, dtype)
+            if method == "auto": method = "svd" if _gram_unstable(bk.to_numpy(s2), alphas.min(), dtype) else "gram"
+        if method == "svd":
+            folds = [_prepare_fold_svd(Xc, tr, va, alphas, fit_intercept, bk, dtype, near_tol) for tr, va in splits]
+            U_all, s_all, Vt_all = bk.svd(Xc)
+            s_all = s_all * (s_all > float(s_all.max()) * max(Xc.shape) * np.finfo(dtype).eps)
+        else:
+            complement = [_is_complement(tr, va, n) for tr, va in splits]
+            folds = [_prepare_fold(Xc, XtX, sx, tr, va, c, alphas, fit_intercept, bk, dtype, near_tol)
+                     for (tr, va), c in zip(splits, complement)]
+            X1 = bk.cat([Xc, Xc[:, :1] * 0 + 1], 1)    # X with a column of ones: one product gives XᵀY and Σy
+            # K-fold: the validation sets cover every image once, so their products sum to XᵀY
+            partition = np.array_equal(np.sort(np.concatenate([va for _, va in splits])), np.arange(n))
+    dual = method == "kernel"
     out = dict(best_alphas=np.empty(n_voxels), cv_scores=np.empty((len(alphas), n_voxels)),
-               coef=np.empty((X.shape[1], n_voxels)), intercept=np.zeros(n_voxels), method=method,
-               eigenvalues=bk.to_numpy(s_all ** 2 if method == "svd" else s2).astype("float64"))
+               coef=np.empty((X.shape[1], n_voxels)) if return_coef or not dual else None,
+               intercept=np.zeros(n_voxels), method=method)
+    if dual:
+        out["dual_coef"], out["x_mean"] = np.empty((n, n_voxels)), bk.to_numpy(x_mean).astype("float64")
+        kernel_scores = np.empty((len(splits), len(alphas), n_voxels))
+        for i, (tr, va) in enumerate(splits):
+            f = _prepare_fold_kernel(K, tr, va, alphas, fit_intercept, bk, dtype, near_tol)
+            for b in _batches(n_voxels, voxel_batch):
+                Yc, y_mean, y_scale = _centred_batch(Y, b, fit_intercept, bk, dtype)
+                Q, C, ybar, sy_val, syy_val = _svd_QC(f, Yc, fit_intercept)
+                kernel_scores[i][:, b] = _fold_scores(f, Q, C, ybar, sy_val, syy_val, y_scale, scoring, bk, dtype)
+            del f
+        s2_all, U_all = _eigh_gram(K, bk, dtype)
+        del K
+    out["eigenvalues"] = bk.to_numpy(s2_all if dual else s_all ** 2 if method == "svd" else s2).astype("float64")
     slope = 1e-10 * np.log(alphas)[:, None]   # ties go to the larger alpha, as in himalaya
     for b in _batches(n_voxels, voxel_batch):
-        Yb = bk.asarray(Y[:, b], dtype)
-        y_mean = Yb.mean(0) if fit_intercept else Yb[0] * 0
-        Yc = Yb - y_mean
-        del Yb
-        y_scale = np.abs(bk.to_numpy(y_mean)) + bk.to_numpy((Yc * Yc).mean(0)) ** 0.5   # for the constant test
+        Yc, y_mean, y_scale = _centred_batch(Y, b, fit_intercept, bk, dtype)
         per_fold_scores = []
-        if method == "svd":
+        if dual: per_fold_scores = list(kernel_scores[:, :, b])
+        elif method == "svd":
             for f in folds:
                 Q, C, ybar, sy_val, syy_val = _svd_QC(f, Yc, fit_intercept)
                 per_fold_scores.append(_fold_scores(f, Q, C, ybar, sy_val, syy_val, y_scale, scoring, bk, dtype))
@@ -372,6 +436,14 @@ def solve_ridge_cv(X:np.ndarray,              # features, images × features
             best = np.argmax((scores + slope > to_beat) + 1e-4 * np.log(alphas)[:, None], axis=0)
         out["cv_scores"][:, b], out["best_alphas"][b] = scores, alphas[best]
         alpha_b = bk.asarray(alphas[best], dtype)[None, :]
+        if dual:   # (K + α)⁻¹ Y_c per voxel, through the eigenvectors of K: images × voxels
+            dual_b = U_all @ ((U_all.T @ Yc) / (s2_all[:, None] + alpha_b))
+            out["dual_coef"][:, b] = bk.to_numpy(dual_b)
+            out["intercept"][b] = bk.to_numpy(y_mean - xbar_proj @ dual_b)
+            if return_coef:
+                for cols in _batches(X.shape[1], _feature_block(n)):
+                    out["coef"][cols, b] = bk.to_numpy((bk.asarray(X[:, cols], dtype) - x_mean[cols]).T @ dual_b)
+            continue
         if method == "svd": coef_b = Vt_all.T @ ((s_all[:, None] / (s_all[:, None] ** 2 + alpha_b)) * (U_all.T @ Yc))
         else: coef_b = V @ ((V.T @ XY) / (s2[:, None] + alpha_b))
         out["coef"][:, b] = bk.to_numpy(coef_b)
@@ -416,6 +488,29 @@ def _widen(alphas, edges, bounds, steps=4, tol=0.01):
                                      10 ** np.arange(la[-1], hi + 1e-9, step)[1:]]))
 
 # %% ../nbs/05_models.ipynb #4cebd523
+def ridge_cv_memory_gb(n_train:int,          # training images
+                       n_features:int,       # features
+                       n_voxels:int,         # voxels
+                       voxel_batch:int|None=2048, # voxels per batch
+                       n_alphas:int=17,      # alphas in the grid
+                       n_folds:int=5,        # cross-validation folds
+                       method:str="auto",    # as for `solve_ridge_cv` ('auto': kernel when features > images)
+                      )->float:              # estimated peak working memory of the fit, GB (10⁹ bytes), float64 on the CPU
+    "Estimated peak memory of `VoxelRidgeCV.fit` beyond its inputs (numpy allocations, float64)."
+    n, p, V = int(n_train), int(n_features), int(n_voxels)
+    b = min(V, voxel_batch or V)
+    strided = V > b                                       # a batch of a wider Y is a strided slice: one more copy
+    if method == "kernel" or (method == "auto" and p > n):
+        n_tr = n * (n_folds - 1) / n_folds
+        fixed = 8 * (n * n + 4 * n_tr * n_tr) + 2 * 64e6      # K, one fold's kernel, eigenvectors, G and H; X by blocks
+        batch = (5.2 + 1.4 * strided) * n * b * 8
+        kept = 8 * V * (n + n_alphas * (n_folds + 1) + 3)     # dual coefficients, per-fold and mean CV scores
+        return (fixed + batch + kept) / 1e9
+    fixed = 2 * n * p * 8 + 25 * p * p * 8 + (0 if method != "svd" else (n_folds + 2) * n * p * 8)
+    batch = (2.2 + 1.4 * strided) * n * b * 8 + 20 * p * b * 8 + 6 * n_alphas * b * 8
+    return (fixed + batch + 8 * V * (p + n_alphas + 3)) / 1e9
+
+# %% ../nbs/05_models.ipynb #2504394e
 class VoxelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     "Ridge regression with one alpha per voxel, chosen by cross-validation (fast, all voxels at once)."
     def __init__(self,
@@ -426,7 +521,7 @@ class VoxelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
                  backend:str="numpy",      # 'numpy' or 'torch' (CUDA when present)
                  voxel_batch:int=2048,     # voxels per batch (bounds memory)
                  dtype:str|None=None,      # computing precision; None: float64 on CPU, float32 on CUDA
-                 method:str="auto",        # 'gram' (fast), 'svd' (stable), 'auto': svd only where gram would lose precision
+                 method:str="auto",        # 'gram' (fast), 'svd' (stable), 'kernel' (images × images), 'auto': kernel when features > images, else svd only where gram would lose precision
                  conservative:bool=False,  # per voxel, the largest alpha within one std (over folds) of the best score
                 ):
         self.alphas, self.cv, self.fit_intercept, self.scoring = alphas, cv, fit_intercept, scoring
@@ -448,16 +543,27 @@ class VoxelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Y = y[:, None] if y.ndim == 1 else y
         self.n_widenings_ = 0
         while True:
+            if not self.n_widenings_:
+                _logger.info("VoxelRidgeCV: about %.2f GB of working memory (%d images × %d features × %d voxels, "
+                            "batches of %s voxels)", ridge_cv_memory_gb(X.shape[0], X.shape[1], Y.shape[1],
+                            self.voxel_batch, len(alphas), len(splits), self.method), *X.shape, Y.shape[1], self.voxel_batch)
             out = solve_ridge_cv(X, Y, alphas, splits, self.fit_intercept, self.scoring, self.backend, self.dtype,
-                                 self.voxel_batch, method=self.method, conservative=self.conservative)
+                                 self.voxel_batch, method=self.method, conservative=self.conservative,
+                                 return_coef=False)
             edges = grid_edges(out["cv_scores"], out["best_alphas"], alphas, self.scoring)
             bounds = _meaningful_range(out["eigenvalues"])
             wider = _widen(alphas, edges, bounds) if auto and self.n_widenings_ < 20 else None
             if wider is None: break
             alphas, self.n_widenings_ = wider, self.n_widenings_ + 1
         self.alphas_, self.best_alphas_, self.cv_scores_ = alphas, out["best_alphas"], out["cv_scores"]
-        self.coef_, self.intercept_ = out["coef"].T, out["intercept"]
         self.method_, self.grid_edges_ = out["method"], edges
+        if out["method"] == "kernel":   # the weights stay implicit: features × voxels may be far larger than the data
+            self.dual_coef_, self.x_mean_, self.X_fit_ = out["dual_coef"], out["x_mean"], X
+            self.coef_ = None if out["coef"] is None else out["coef"].T
+        else:
+            self.dual_coef_ = self.x_mean_ = self.X_fit_ = None
+            self.coef_ = out["coef"].T
+        self.intercept_ = out["intercept"]
         for side, alpha, inside in (("smallest", alphas.min(), alphas.min() > bounds[0]),
                                     ("largest", alphas.max(), alphas.max() < bounds[1])):
             share = edges["low" if side == "smallest" else "high"]
@@ -466,14 +572,44 @@ class VoxelRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
                               f"{edges['n_voxels']}) chose the {side} alpha of the grid ({alpha:g}); their best alpha "
                               f"may lie {'below' if side == 'smallest' else 'above'} it: widen the grid or pass "
                               "alphas='auto'", GridEdgeWarning, stacklevel=2)
-        if y.ndim == 1: self.coef_, self.intercept_ = self.coef_[0], float(self.intercept_[0])
+        if y.ndim == 1:
+            self.intercept_ = float(self.intercept_[0])
+            if self._coef is not None: self.coef_ = self._coef[0]
+            if self.dual_coef_ is not None: self.dual_coef_ = self.dual_coef_[:, 0]
         return self
 
-    def predict(self, X):
-        "Predicted responses, images × voxels (images for a 1-D fit)."
+    @property
+    def coef_(self):
+        "Weights, voxels × features; after a kernel fit computed from the dual coefficients on first access (X_cᵀ·dual)."
+        if getattr(self, "_coef", None) is None and getattr(self, "dual_coef_", None) is not None:
+            dual = self.dual_coef_[:, None] if self.dual_coef_.ndim == 1 else self.dual_coef_
+            coef = np.zeros((dual.shape[1], self.X_fit_.shape[1]))
+            for rows in _batches(len(dual), _feature_block(self.X_fit_.shape[1])):   # no centred copy of a wide X
+                coef += dual[rows].T @ (self.X_fit_[rows] - self.x_mean_)
+            self._coef = coef[0] if self.dual_coef_.ndim == 1 else coef
+        return getattr(self, "_coef", None)
+
+    @coef_.setter
+    def coef_(self, value): self._coef = value
+
+    def _kernel(self, X):
+        "X·X_cᵀ (images × training images), block by block over the training images."
+        return np.concatenate([X @ (self.X_fit_[rows] - self.x_mean_).T.astype(X.dtype, copy=False)
+                               for rows in _batches(len(self.X_fit_), _feature_block(self.X_fit_.shape[1]))], axis=1)
+
+    def predict(self, X,
+                voxels=None, # only these voxels (a slice or indices); None: all
+               ):
+        "Predicted responses, images × voxels (images for a 1-D fit); a kernel fit predicts through the kernel."
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_.T.astype(X.dtype, copy=False) + np.asarray(self.intercept_, dtype=X.dtype)
+        v = slice(None) if voxels is None else voxels
+        intercept = np.asarray(self.intercept_, dtype=X.dtype)
+        if getattr(self, "_coef", None) is None and getattr(self, "dual_coef_", None) is not None:
+            dual = self.dual_coef_ if self.dual_coef_.ndim == 1 else self.dual_coef_[:, v]
+            return self._kernel(X) @ dual.astype(X.dtype, copy=False) + (intercept if intercept.ndim == 0 else intercept[v])
+        coef = self.coef_ if self.coef_.ndim == 1 else self.coef_[v]
+        return X @ coef.T.astype(X.dtype, copy=False) + (intercept if intercept.ndim == 0 else intercept[v])
 
 # %% ../nbs/05_models.ipynb #dfd18cda
 def plot_alpha_choice(model,           # a fitted `VoxelRidgeCV`

@@ -21,10 +21,11 @@ from .evaluate import (compare_models, plot_r_distributions, plot_voxel_predicti
                                 plot_vs_noise_ceiling, write_predictions)
 
 # %% auto #0
-__all__ = ['RECIPES', 'default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for', 'pca_components',
-           'recipe_models', 'recipe_split', 'compare_models_cached', 'write_run_predictions', 'user_spaces',
-           'banded_spaces', 'model_statistics', 'write_run_submission', 'score_release', 'release_subjects',
-           'plot_subjects', 'run_release', 'run_pipeline']
+__all__ = ['RECIPES', 'BANDED_ARRAYS', 'default_cache_dir', 'RunConfig', 'config_to_toml', 'load_config', 'features_for',
+           'pca_components', 'recipe_models', 'recipe_split', 'banded_voxel_columns', 'compare_models_cached',
+           'write_run_predictions', 'user_spaces', 'banded_spaces', 'fit_banded_scaled', 'save_banded_model',
+           'load_run_model', 'banded_inputs', 'model_family', 'runner_up', 'model_statistics', 'write_run_submission',
+           'score_release', 'release_subjects', 'plot_subjects', 'run_release', 'run_pipeline']
 
 # %% ../nbs/07_pipeline.ipynb #7f1e62cb
 def default_cache_dir()->Path:
@@ -67,6 +68,8 @@ class RunConfig:
     cache_dir: str = _opt("", "feature and model cache (empty: $IMG2BRAIN_CACHE or ~/.cache/img2brain/features)")
     max_cache_gb: float = _opt(4.0, "feature budget per layer in GB: a wider layer is reduced while it is extracted, by a "
                                "seeded sparse random projection (0: never reduce)")
+    memory_gb: float = _opt(0.0, "working memory in GB each model fit may use on top of the data: the models are fitted "
+                            "in voxel chunks that fit in it (0: sized from the machine's available memory)")
     scheduler: str = _opt("", "run feature extraction and model fits on Dask: 'local:N' worker processes or a scheduler "
                           "address 'tcp://HOST:PORT' (empty: here, without Dask)")
 
@@ -88,6 +91,7 @@ class RunConfig:
         for name in ("pca", "study_components", "batch_size"):
             if getattr(self, name) < 1: raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)}")
         if self.max_cache_gb < 0: raise ConfigError(f"max_cache_gb must be 0 (never reduce) or a positive size in GB, got {self.max_cache_gb}")
+        if self.memory_gb < 0: raise ConfigError(f"memory_gb must be 0 (from the machine) or a positive size in GB, got {self.memory_gb}")
         if self.permutations < 0: raise ConfigError(f"permutations must be 0 (off) or a positive number, got {self.permutations}")
 
 def _feature_spec(spec:str)->str:
@@ -267,6 +271,39 @@ def _figures(out:Path, fitted:dict, table:pd.DataFrame, X_val, Y_val, data:Datas
         ax.set_title(f"{best}: voxels predicted significantly (FDR q < 0.05)"); save(fig, "significance.png")
     return paths
 
+# %% ../nbs/07_pipeline.ipynb #5464f796
+def banded_voxel_columns(fit,                # the run's `BandedFit`
+                         config:RunConfig,   # the run's configuration (which spaces are CNN layers, in network order)
+                        )->pd.DataFrame:     # one row per voxel
+    "voxels.csv columns of a banded fit: banded_alpha, banded_weight_*/share_*, preferred_space and, with 2+ layers, layer_depth."
+    from img2brain.partition import layer_depth_index
+    t = fit.table.reset_index(drop=True)
+    cols = t.drop(columns=["cv_score", "preferred_space"]).add_prefix("banded_")
+    cols["preferred_space"] = t["preferred_space"].to_numpy()
+    layers = [f"{config.cnn}:{l}" for l in config.layers]
+    if len(layers) > 1:    # 0 = first layer, 1 = last, from each voxel's shares of its prediction
+        cols["layer_depth"] = layer_depth_index(t[[f"share_{l}" for l in layers]].to_numpy())
+    return cols
+
+def _roi_labels(voxels:pd.DataFrame)->pd.Series:
+    "ROI label per voxel ('roi', else 'voxel_type'); unlabelled voxels as NaN."
+    col = next((c for c in ("roi", "voxel_type") if c in voxels), None)
+    if col is None: return pd.Series(["all voxels"] * len(voxels))
+    lab = voxels[col].reset_index(drop=True).astype(object)
+    return lab.where(lab.notna() & (lab.astype(str).str.strip() != ""))
+
+def _preferred_figure(out:Path, voxels:pd.DataFrame, spaces:list, labels:pd.DataFrame)->str:
+    "Save preferred_space_by_roi.png: per ROI, the share of voxels preferring each feature space."
+    import matplotlib.pyplot as plt
+    from img2brain.partition import plot_preferred_by_roi
+    roi = _roi_labels(labels)
+    keep = roi.notna().to_numpy()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * roi[keep].nunique() + 1.6))
+    plot_preferred_by_roi(voxels["preferred_space"].to_numpy()[keep], roi[keep].to_numpy(), spaces=spaces, ax=ax,
+                          title="Preferred feature space by ROI (banded ridge, largest share of the prediction)")
+    fig.tight_layout(); fig.savefig(out/"preferred_space_by_roi.png", dpi=110); plt.close(fig)
+    return "preferred_space_by_roi.png"
+
 # %% ../nbs/07_pipeline.ipynb #a66a63b6
 def _arrays_digest(*arrays)->str:
     h = hashlib.sha256()
@@ -284,6 +321,7 @@ def compare_models_cached(X_train, Y_train, X_val, Y_val, # the split, as for `c
                           cache_dir, # folder of the cache entries (None: no cache)
                           progress:bool=True, # a progress bar over the fits
                           client=None, # a Dask client: named models are fitted on it by voxel chunks
+                          memory_gb:float|None=None, # memory budget of the fits (voxel chunks); None: from the machine
                          )->tuple: # (table best first, {name: dict(estimator, r, params)})
     "`compare_models` one model at a time, each result cached under a hash of its inputs."
     models = dict(models) if isinstance(models, dict) else {m: m for m in models}
@@ -292,7 +330,8 @@ def compare_models_cached(X_train, Y_train, X_val, Y_val, # the split, as for `c
             from img2brain.distributed import compare_models_dask
             table, result = compare_models_dask(client, X_train, Y_train, X_val, Y_val, models=[spec])
             return table.assign(model=name), {name: result[spec]}
-        return compare_models(X_train, Y_train, X_val, Y_val, models={name: spec}, progress=progress)
+        # chunking does not change the results, so the budget is not part of the cache key
+        return compare_models(X_train, Y_train, X_val, Y_val, models={name: spec}, progress=progress, memory_gb=memory_gb)
     if cache_dir is None:
         parts = [fit(n, s) for n, s in models.items()]
         table = pd.concat([t for t, _ in parts]).sort_values("median_r", ascending=False, na_position="last", kind="stable")
@@ -347,16 +386,145 @@ def user_spaces(data:Dataset, config:RunConfig)->dict:
     images = list(data.train_images) + list(data.test_images)
     return {name: read_feature_file(path, images) for name, _, path in (f.partition("=") for f in config.features)}
 
-def banded_spaces(data:Dataset, feats:dict, config:RunConfig, train_idx, val_idx, files:dict|None=None)->dict:
+def banded_spaces(data:Dataset, feats:dict, config:RunConfig, train_idx, val_idx, files:dict|None=None,
+                  return_pca:bool=False, # also return {space: fitted FeaturePCA, or None when kept as is}
+                 )->dict:
     "{space: (train, val, test)}: every layer and feature file, each reduced on its own by PCA fitted on the training split."
     from img2brain.spaces import reduce_spaces
     spaces = {f"{config.cnn}:{l}": feats[l] for l in config.layers}
     spaces.update(user_spaces(data, config) if files is None else files)
-    reduced = reduce_spaces(spaces, train_idx, n_components=config.pca, seed=config.seed)
+    reduced, pcas = reduce_spaces(spaces, train_idx, n_components=config.pca, seed=config.seed, return_pca=True)
     test_idx = np.arange(data.n_train, data.n_train + data.n_test)
-    return {k: tuple(np.asarray(X[i], np.float32) for i in (train_idx, val_idx, test_idx)) for k, X in reduced.items()}
+    out = {k: tuple(np.asarray(X[i], np.float32) for i in (train_idx, val_idx, test_idx)) for k, X in reduced.items()}
+    return (out, pcas) if return_pca else out
 
 # %% ../nbs/07_pipeline.ipynb #75f119de
+def fit_banded_scaled(spaces:dict,   # {space: (rows to fit on, *further image sets)}, reduced features
+                      Y:np.ndarray,  # responses of the rows to fit on, images × voxels
+                      seed:int=0,    # seed of the band-weight samples
+                     )->tuple:       # (BandedFit, {space: (mean per column, scale)})
+    "`fit_banded` with each space centred and scaled to total variance 1 on the fitted rows; the scaling is returned."
+    from img2brain.banded import fit_banded
+    scaled, scaling = {}, {}
+    for name, (X, *further) in spaces.items():
+        X = np.asarray(X, np.float64)
+        mean = X.mean(0)
+        total = float(np.sqrt(((X - mean) ** 2).sum() / len(X))) or 1.0
+        scaling[name] = (mean, total)
+        scaled[name] = tuple((np.asarray(A, np.float64) - mean) / total for A in (X, *further))
+    return fit_banded(scaled, Y, random_state=seed, scale="none"), scaling
+
+BANDED_ARRAYS = ("coef_", "intercept_", "band_weights_", "best_alphas_", "alphas_", "bands_", "band_names_",
+                 "prediction_shares_", "weight_samples_")
+
+def save_banded_model(model,               # a fitted `BandedRidgeCV`
+                      path,                # folder to write (created)
+                      metadata:dict|None=None, # JSON-serialisable facts kept with the model
+                     )->Path:              # the folder
+    "Save a fitted `BandedRidgeCV` as arrays + JSON, in the layout of `save_model` (model.json, model.npz)."
+    from img2brain.models import MODEL_FORMAT
+    from img2brain.data import sha256_file
+    path = Path(path); path.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.asarray(getattr(model, k)) for k in BANDED_ARRAYS}
+    arrays["band_names_"] = arrays["band_names_"].astype(str)          # never an object array: loadable without pickle
+    params = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in model.get_params(deep=False).items()
+              if k not in ("groups", "cv")}                              # groups: in bands_ / band_names_; cv: fitting only
+    params = {k: v for k, v in params.items() if _is_json(v)}
+    info = dict(format=MODEL_FORMAT, **{"class": "BandedRidgeCV"}, params=params, n_features=int(model.n_features_in_),
+                n_voxels=int(np.atleast_2d(model.coef_).shape[0]), storage="npz", file="model.npz",
+                arrays={k: dict(shape=list(a.shape), dtype=str(a.dtype)) for k, a in arrays.items()},
+                metadata=metadata or {})
+    json.dumps(info)                                                     # metadata must be JSON: fail before writing
+    atomic_write(path/"model.npz", lambda f: np.savez(f, **arrays))
+    info["sha256"] = sha256_file(path/"model.npz")
+    atomic_write(path/"model.json", lambda f: f.write(json.dumps(info, indent=1).encode()))
+    return path
+
+def _is_json(v)->bool:
+    try: json.dumps(v); return True
+    except TypeError: return False
+
+def load_run_model(path, # a run's `model` folder (or its model.json)
+                  )->tuple: # (fitted estimator, metadata dict)
+    "The model a run saved: a `BandedRidgeCV` written by `save_banded_model`, or anything `load_model` reads."
+    from img2brain.data import sha256_file
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    try: info = json.loads((folder/"model.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError): info = None
+    if not isinstance(info, dict) or info.get("class") != "BandedRidgeCV": return load_model(path)
+    from img2brain.banded import BandedRidgeCV
+    file = folder/"model.npz"
+    if not file.is_file(): raise DataError(f"{file} is missing (model.json refers to it)")
+    if sha256_file(file) != info.get("sha256"):
+        raise DataError(f"{file} does not match {folder/'model.json'} (SHA-256 differs): the file was changed")
+    try:
+        with np.load(file, allow_pickle=False) as z: arrays = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise DataError(f"{file} could not be read as plain arrays ({type(e).__name__}: {e})") from None
+    missing = [k for k in BANDED_ARRAYS if k not in arrays]
+    if missing: raise DataError(f"{file} lacks {', '.join(missing)}: not a banded model saved by img2brain")
+    try: model = BandedRidgeCV(**info.get("params", {}))
+    except TypeError as e: raise DataError(f"{folder/'model.json'}: bad params ({e})") from None
+    for k, a in arrays.items(): setattr(model, k, a.astype(object) if k == "band_names_" else a)
+    if model.intercept_.ndim == 0: model.intercept_ = float(model.intercept_)
+    model.n_features_in_ = int(info["n_features"])
+    return model, info.get("metadata", {})
+
+def _save_banded_run(fit, scaling:dict, pcas:dict, config:RunConfig, folder:Path, meta:dict):
+    "The banded model of a run, with what predicting new images needs: each space's source, PCA and scaling."
+    layers = {f"{config.cnn}:{l}": l for l in config.layers}
+    spaces, scales = [], {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(fit.spaces):
+        pca = pcas.get(name)
+        spaces.append(dict(name=name, source="layer" if name in layers else "file", layer=layers.get(name),
+                           pca=f"pca_{i}.npz" if pca is not None else None))
+        if pca is not None: atomic_write(folder/f"pca_{i}.npz", lambda f: np.savez(f, **pca.to_arrays()))
+        scales[f"mean_{i}"], scales[f"scale_{i}"] = scaling[name][0], np.array(scaling[name][1])
+    save_banded_model(fit.model, folder, metadata=dict(meta, layer=None, spaces=spaces))
+    atomic_write(folder/"spaces.npz", lambda f: np.savez(f, **scales))
+
+def banded_inputs(model_dir,        # the `model` folder of a run whose model is banded
+                  images,           # image paths to predict
+                  features:dict|None=None, # {space: feature file} for the spaces that came from the user's files
+                  **extract,        # passed to `extract_features` (cache_dir, device, batch_size, progress)
+                 )->np.ndarray:     # the model's input for `images`: every space reduced, scaled and stacked
+    "The input of a saved banded model for new images: its CNN layers extracted, its feature files read, then PCA and scaling."
+    from img2brain.features import FeaturePCA
+    from img2brain.spaces import read_feature_file
+    model_dir, features = Path(model_dir), dict(features or {})
+    _, meta = load_run_model(model_dir)
+    spaces = meta.get("spaces")
+    if not spaces: raise DataError(f"{model_dir}: not a banded model (its model.json lists no feature spaces)")
+    wanted = [s["name"] for s in spaces if s["source"] == "file"]
+    unknown = [n for n in features if n not in wanted]
+    if unknown: raise ConfigError(f"the model has no feature file space {unknown[0]!r}; its own spaces from files: "
+                                  f"{', '.join(wanted) or 'none'}")
+    missing = [n for n in wanted if n not in features]
+    if missing: raise ConfigError(f"the model uses your own feature space(s) {', '.join(missing)}: give each for the new images "
+                                  f"as name=FILE (e.g. --features {missing[0]}=FILE)")
+    layers = tuple(s["layer"] for s in spaces if s["source"] == "layer")
+    feats = extract_features(images, model=meta["cnn"], layers=layers, weights=meta["weights"], seed=meta["seed"],
+                             **extract) if layers else {}
+    blocks = []
+    with np.load(model_dir/"spaces.npz", allow_pickle=False) as scales:
+        for i, s in enumerate(spaces):
+            X = feats[s["layer"]] if s["source"] == "layer" else read_feature_file(features[s["name"]], images)
+            if s["pca"]:
+                with np.load(model_dir/s["pca"], allow_pickle=False) as z: X = FeaturePCA.from_arrays(dict(z)).transform(X)
+            blocks.append((np.asarray(X, np.float64) - scales[f"mean_{i}"]) / float(scales[f"scale_{i}"]))
+    return np.concatenate(blocks, axis=1)
+
+# %% ../nbs/07_pipeline.ipynb #beead776
+def model_family(name:str)->str:
+    "The model a table row is, whatever the recipe: `ridgecv (original)` → `ridgecv`."
+    return re.sub(r" \(original\)$", "", str(name))
+
+def runner_up(names)->str|None:
+    "The best-ranked of `names` (best first) that is a different model from the first one; None if there is none."
+    names = list(names)
+    return next((n for n in names[1:] if model_family(n) != model_family(names[0])), None) if names else None
+
 def model_statistics(table:pd.DataFrame,  # the comparison table, best first
                      fitted:dict,         # {model: dict(estimator, r, ...)} from the comparison
                      X_val, Y_val,        # the validation features and responses
@@ -366,22 +534,27 @@ def model_statistics(table:pd.DataFrame,  # the comparison table, best first
                      seed:int=0,          # seed of both
                     )->tuple:             # (table with CI and significant counts, voxels, best-vs-runner-up dict or None)
     "Per-model CI of the median r and FDR-significant voxels, and the paired test of the best model against the runner-up."
-    table, voxels, rows, top = table.copy(), voxels.copy(), [], {}
-    for i, m in enumerate(table["model"]):
+    table, voxels, rows = table.copy(), voxels.copy(), []
+    names = list(table["model"])
+    pair = (names[0], runner_up(names)) if names else (None, None)
+    top = {}
+    for m in names:
         pred = np.asarray(fitted[m]["estimator"].predict(X_val), dtype=np.float32).reshape(Y_val.shape)
         s = stats_summary(Y_val, pred, nc=nc, n_permutations=n_permutations, n_boot=n_permutations, seed=seed)
         rows.append(dict(median_r_ci_low=s["median_r_ci"][0], median_r_ci_high=s["median_r_ci"][1],
                          n_significant=s["n_significant"], frac_significant=s["frac_significant"]))
         voxels[f"p_{m}"], voxels[f"q_{m}"] = s["voxels"]["p"].to_numpy(), s["voxels"]["q"].to_numpy()
-        if i < 2: top[m] = pred
+        if m in pair: top[m] = pred
     at = table.columns.get_loc("median_r") + 1
     for k in ("median_r_ci_high", "median_r_ci_low"): table.insert(at, k, [r[k] for r in rows])
     for k in ("n_significant", "frac_significant"): table[k] = [r[k] for r in rows]
     comparison = None
-    if len(top) == 2:
-        (a, pa), (b, pb) = top.items()
-        c = compare_predictions(Y_val, pa, pb, n_boot=n_permutations, n_permutations=n_permutations, seed=seed)
-        comparison = dict(best=a, runner_up=b, **{k: v for k, v in c.items() if k != "voxels"})
+    if pair[1] is not None:
+        a, b = pair
+        c = compare_predictions(Y_val, top[a], top[b], n_boot=n_permutations, n_permutations=n_permutations, seed=seed)
+        comparison = dict(best=a, runner_up=b, runner_up_rank=names.index(b) + 1,
+                          runner_up_rule="the best-ranked row of a different model (the same model under another recipe "
+                                         "is skipped)", **{k: v for k, v in c.items() if k != "voxels"})
     return table, voxels, comparison
 
 # %% ../nbs/07_pipeline.ipynb #1699c9c4
@@ -436,15 +609,15 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     stage(f"fit and compare {len(models)} models")
     cache = Path(config.cache_dir or default_cache_dir())/"comparisons"
     single = {k: v for k, v in models.items() if v != "banded"}
-    table, fitted = (compare_models_cached(X_train, Y_train, X_val, Y_val, single, cache, progress=_bars(progress), client=client)
+    table, fitted = (compare_models_cached(X_train, Y_train, X_val, Y_val, single, cache, progress=_bars(progress), client=client,
+                                           memory_gb=config.memory_gb or None)
                      if single else (pd.DataFrame(), {}))
     banded = None
     if "banded" in models:
         stage(f"banded ridge over {len(config.layers) + len(config.features)} feature spaces")
-        from img2brain.banded import fit_banded
-        spaces = banded_spaces(data, feats, config, train_idx, val_idx, files)
+        spaces, space_pcas = banded_spaces(data, feats, config, train_idx, val_idx, files, return_pca=True)
         t0 = time.perf_counter()
-        banded = fit_banded(spaces, Y_train, random_state=config.seed)
+        banded, scaling = fit_banded_scaled(spaces, Y_train, config.seed)
         seconds = time.perf_counter() - t0
         pred = banded.predict(0)
         with warnings.catch_warnings():
@@ -467,8 +640,7 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     voxels = data.voxels.reset_index(drop=True).assign(**_model_r_columns(fitted))
     if nc is not None: voxels["noise_ceiling"] = nc.astype(np.float32)
     if banded is not None:
-        bt = banded.table.reset_index(drop=True)
-        voxels = pd.concat([voxels, bt.drop(columns=["cv_score"]).add_prefix("banded_")], axis=1)
+        voxels = pd.concat([voxels, banded_voxel_columns(banded, config)], axis=1)
     comparison = None
     if config.permutations:
         stage(f"statistics: {config.permutations} permutations and bootstrap resamples per model")
@@ -480,9 +652,12 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     stage(f"refit {best['model']} and predict {data.n_test} test images")
     params = json.loads(best["params"]) if isinstance(best["params"], str) else dict(best["params"])
     spec = models[best["model"]]
-    if spec == "banded":       # fitted on the training split with its own CV; its test predictions come from that fit
-        notes.append("banded ridge is best: its test predictions come from the fit on the training split (not refitted)")
-        test_pred = banded.predict(1).astype(np.float32)   # parts: 0 validation, 1 test
+    if spec == "banded":       # refitted (weights and alphas chosen again by CV) on train + validation, or kept
+        fit, fit_scaling = banded, scaling
+        if config.refit:
+            fit, fit_scaling = fit_banded_scaled({k: (np.concatenate([tr, va]), te) for k, (tr, va, te) in spaces.items()},
+                                                 data.responses[np.concatenate([train_idx, val_idx])], config.seed)
+        test_pred = fit.predict(len(fit.parts) - 1).astype(np.float32)   # the last image set is the test images
         model = None
     elif config.refit:
         from sklearn.base import clone
@@ -500,11 +675,14 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
     if model is not None:
         save_model(model, staging/"model", metadata=meta)
         np.savez(staging/"model"/"pca.npz", **pca.to_arrays())
+    else: _save_banded_run(fit, fit_scaling, space_pcas, config, staging/"model", dict(meta, pca=config.pca))
 
     stage("figures and summary")
     by = "voxel_type" if "voxel_type" in data.voxels else "roi"
     figures = _figures(staging, fitted, table, X_val, Y_val, data, nc=nc, by=by, study=study,
                        voxels=voxels if config.permutations else None)
+    if banded is not None and len(banded.spaces) > 1:
+        figures.append(_preferred_figure(staging, voxels, [*banded.spaces, "none"], data.voxels))
     summary = dict(data=str(Path(data_path).resolve()), layout=data.layout, subject=data.subject, n_train=len(train_idx),
                    n_val=len(val_idx), n_test=data.n_test, n_voxels=data.n_voxels,
                    n_vertices=_n_vertices(data),
