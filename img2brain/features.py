@@ -13,6 +13,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CACHE_VERSION', 'PROJECTION_WIDTH',
 import hashlib
 import json
 import logging
+import multiprocessing as mp
 import os
 import re
 import socket
@@ -481,7 +482,8 @@ def _forward(images, start, model, weights, seed, device, batch_size, num_worker
     extractor = create_feature_extractor(net, return_nodes=sorted(set(nodes.values()))).eval()
     proj = {s: _projections(r['n_features'], r['width'], r['seed']) for s, r in plan.items() if r and s in specs}
     files = ImageFiles(images[start:], input_size(model))
-    if num_workers is None: num_workers = 0 if len(files) <= batch_size else min(2, os.cpu_count() or 1)
+    if num_workers is None:   # a daemonic process (a Dask worker) may not start decoding processes
+        num_workers = 0 if len(files) <= batch_size or mp.current_process().daemon else min(2, os.cpu_count() or 1)
     loader = torch.utils.data.DataLoader(files, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                          pin_memory=device.type == 'cuda', worker_init_fn=_worker_init,
                                          persistent_workers=False)

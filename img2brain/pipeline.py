@@ -804,11 +804,17 @@ def _same_results(path:Path, config:RunConfig)->bool:
     neutral = dict(scheduler="", device="", cache_dir="")
     return config_to_toml(dataclasses.replace(done, **neutral)) == config_to_toml(dataclasses.replace(config, **neutral))
 
+def _subject_task(subj, dest, config:RunConfig)->float:
+    "One subject of a release run on a Dask worker (its stages run there, serially): seconds it took."
+    t0 = time.perf_counter()
+    _run_subject(Path(subj), Path(dest), config, progress=False, submission=False, client=None)
+    return round(time.perf_counter() - t0, 3)
+
 def run_release(root,                       # a release folder holding subjNN/ folders
                 out_dir,                    # OUT: OUT/subjNN/ per subject, summary.csv, subjects.png, the zip
                 config:RunConfig|None=None, # one configuration for every subject
                 progress:bool=True,         # stage lines (and bars on a terminal)
-                client=None,                # a Dask client for the heavy stages (see `run_pipeline`)
+                client=None,                # a Dask client: the subjects run in parallel on it, one task each
                )->dict:                     # the release summary (also OUT/release.json)
     "Run every subject of a release (or `config.subjects`), then pool, compare and write the submission."
     config = config or RunConfig()
@@ -816,15 +822,24 @@ def run_release(root,                       # a release folder holding subjNN/ f
     subjects = release_subjects(root, config.subjects)
     if subjects is None: raise ConfigError(f"{root} is not a release folder (it holds fewer than two subjNN/ folders)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs, seconds = {}, {}
+    runs, seconds, pending = {}, {}, {}
     for i, subj in enumerate(subjects):
         dest = out_dir/subj.name; runs[subj.name] = dest
         done = (dest/"summary.json").is_file() and _same_results(dest/"config.toml", config)
-        if progress: print(f"=== {subj.name} ({i+1} of {len(subjects)})" + (": done before, kept" if done else ""), flush=True)
+        if progress: print(f"=== {subj.name} ({i+1} of {len(subjects)})" + (": done before, kept" if done else
+                           ": on the cluster" if client is not None and not done else ""), flush=True)
         if done: continue
+        if client is not None: pending[subj.name] = (str(subj), str(dest)); continue
         t0 = time.perf_counter()
-        _run_subject(subj, dest, config, progress=progress, submission=False, client=client)
+        _run_subject(subj, dest, config, progress=progress, submission=False, client=None)
         seconds[subj.name] = round(time.perf_counter() - t0, 3)
+    if len(pending) == 1:   # one subject left: its heavy stages go to the cluster instead
+        (name, (subj, dest)), = pending.items(); t0 = time.perf_counter()
+        _run_subject(Path(subj), Path(dest), config, progress=progress, submission=False, client=client)
+        seconds[name] = round(time.perf_counter() - t0, 3)
+    elif pending:           # the same function and seeds as the serial loop: the same numbers
+        from img2brain.distributed import map_subjects
+        seconds.update(map_subjects(client, _subject_task, pending, config=config))
     tables = []
     for name, run in runs.items():
         t = pd.read_csv(run/"results.csv"); t.insert(0, "subject", name)

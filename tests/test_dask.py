@@ -130,3 +130,26 @@ def test_extraction_survives_a_killed_worker(client, data, serial_features):
     for layer in KW['layers']: np.testing.assert_array_equal(result[layer], serial_features[layer])
     client.wait_for_workers(2, timeout=300)   # a restarted worker imports torch again: slow on a busy machine
     assert before[victim] not in pids(client).values()
+
+
+def test_release_subjects_in_parallel(client, tmp_path):
+    "The subjects of a release run as one task each on the cluster, with the serial run's numbers and files."
+    # a worker's BLAS runs on 1 thread, this process's on 2: float32 sums in another order, so equal to rounding (~1 ulp)
+    import pandas as pd
+    from img2brain.pipeline import RunConfig, run_release
+    from img2brain.synth import make_release
+    root = make_release(tmp_path/'release', subjects=(1, 2), scale='tiny', seed=0, progress=False)
+    kw = dict(weights='random', models=['ridge', 'ridgecv'], permutations=0, pca=20)
+    serial = run_release(root, tmp_path/'serial', RunConfig(cache_dir=str(tmp_path/'c1'), **kw), progress=False)
+    with distributed.get_task_stream(client) as stream:
+        parallel = run_release(root, tmp_path/'dask', RunConfig(cache_dir=str(tmp_path/'c2'), **kw), progress=False,
+                               client=client)
+    tasks = [t['key'] for t in stream.data]
+    assert len(tasks) == 2 and all('_subject_task' in str(k) for k in tasks), tasks   # one task per subject
+    assert sorted(parallel['subjects']) == sorted(serial['subjects']) == ['subj01', 'subj02'], parallel
+    a, b = pd.read_csv(tmp_path/'serial'/'summary.csv'), pd.read_csv(tmp_path/'dask'/'summary.csv')
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6, atol=1e-6)
+    for subj in ('subj01', 'subj02'):
+        for hemi in ('lh', 'rh'):
+            name = f'{subj}/predictions/{hemi}_pred_test.npy'
+            np.testing.assert_allclose(np.load(tmp_path/'dask'/name), np.load(tmp_path/'serial'/name), rtol=1e-5, atol=1e-6)
