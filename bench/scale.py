@@ -18,6 +18,7 @@ Writes bench/results/scale.json: {"sizes": {"2500": {"peak_rss_mib", "response_m
     python bench/scale.py                         # 2,500 / 10,000 / 40,000 voxels, then all seven models at 10,000
     python bench/scale.py --voxels 2500 10000 --all-models-at 0   # only these sizes, no all-models run
     python bench/scale.py --memory-gb 1           # a larger working-memory budget per fit
+    python bench/scale.py --voxels --all-models-at 10000 --merge   # rerun only the all-models run, keep the rest
 """
 import argparse
 import json
@@ -75,9 +76,20 @@ def child(n_voxels, n_images, n_features, models, seed, memory_gb=None):
                 fit_seconds={m: round(float(s), 2) for m, s in zip(table['model'], table['fit_seconds'])})
 
 
+def command_line(argv):
+    "The command as given, with --out written relative to the repository (no local paths in the results)."
+    shown, it = ['python', 'bench/scale.py'], iter(argv)
+    for a in it:
+        if a == '--out':
+            rel = os.path.relpath(Path(next(it, '')).resolve(), HERE.parent)
+            if rel != os.path.join('bench', 'results', 'scale.json'): shown += ['--out', rel]
+        else: shown.append(a)
+    return ' '.join(shown)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--voxels', type=int, nargs='+', default=[2500, 10000, 40000])
+    ap.add_argument('--voxels', type=int, nargs='*', default=[2500, 10000, 40000])
     ap.add_argument('--n-images', type=int, default=8857, help='training images before the 80/20 split (the seed: 8,857)')
     ap.add_argument('--features', type=int, default=100)
     ap.add_argument('--models', default='linear,ridge,lasso,enet,ridgecv')
@@ -85,6 +97,7 @@ def main():
     ap.add_argument('--memory-gb', type=float, default=None, help='working-memory budget per fit (default: from the machine)')
     ap.add_argument('--all-models-at', type=int, default=10000, help='voxels of the one run with all seven models (0: none)')
     ap.add_argument('--all-models', default='linear,ridge,lasso,enet,knn,tree,ridgecv')
+    ap.add_argument('--merge', action='store_true', help='keep the other entries of an existing --out file (rerun a part)')
     ap.add_argument('--out', type=Path, default=HERE/'results'/'scale.json')
     ap.add_argument('--child', type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -126,6 +139,11 @@ def main():
         if 'peak_rss_mib' in out:
             out['target_mib'] = round(3 * GB_MIB, 1)
             out['peak_over_target'] = round(out['peak_rss_mib'] / (3 * GB_MIB), 3)
+    previous = None
+    if args.merge and args.out.exists():
+        previous = json.loads(args.out.read_text())
+        sizes = {**previous.get('sizes', {}), **sizes}
+        all_models = {**previous.get('all_models', {}), **all_models}
     done = {int(k): s for k, s in sizes.items() if 'peak_rss_mib' in s}
     growth = None
     if len(done) >= 2:
@@ -137,7 +155,7 @@ def main():
                       peak_over_response={str(k): round(done[k]['peak_rss_mib'] / done[k]['response_mib'], 2) for k in v},
                       linear_fit_max_residual_mib=round(float(np.abs(p - (slope * v + icpt)).max()), 1))
     result = dict(benchmark='peak RSS and time of compare_models (linear family) by voxel count; all seven models once',
-                  command='python bench/scale.py ' + ' '.join(sys.argv[1:]),
+                  command=command_line(sys.argv[1:]),
                   machine=dict(date=time.strftime('%Y-%m-%dT%H:%M:%S'), python=platform.python_version(),
                                platform=platform.platform(), cpu_count=os.cpu_count(),
                                memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
@@ -149,6 +167,9 @@ def main():
                               grids='img2brain.models.param_grid defaults (compare_models may widen them)',
                               responses='float32, kept in memory, train/val rows copied as run_pipeline does'),
                   sizes=sizes, all_models=all_models, growth=growth)
+    if previous is not None:
+        result['merged_with'] = dict(command=command_line(str(previous.get('command', '')).split()[2:]), date=previous.get('machine', {}).get('date'),
+                                     kept=[k for k in previous.get('sizes', {}) if str(k) not in map(str, args.voxels)])
     from img2brain.data import atomic_write
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1).encode()))

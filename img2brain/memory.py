@@ -70,8 +70,9 @@ SCORE_BLOCK = 256   # voxels per float64 block when correlating predictions with
 def _chunk_bytes(model, n, p, m, c, w, iy):
     "Peak bytes of fitting one chunk of `c` voxels (its copies of Y, Gram matrices) and of scoring it, as a pair."
     score = 5 * m * min(c, SCORE_BLOCK) * 8                            # Pearson r in float64 blocks
-    if isinstance(model, KNeighborsRegressor):                          # neighbours' responses gathered, then averaged
-        return 0, m * c * (getattr(model, "n_neighbors", 5) + 2) * iy + score
+    if isinstance(model, KNeighborsRegressor):   # the chunk's columns, the neighbours' responses gathered, their mean
+        k = getattr(model, "n_neighbors", 5)
+        return n * c * iy + m * k * c * iy, max(m * (k + 1) * c * iy, m * c * iy + score)
     score += 2 * m * c * w                                              # X_val·coef, then + intercept
     if isinstance(model, LinearRegression): fit = 2.5 * n * c * w + n * p * w + 8 * p * p
     elif isinstance(model, (Lasso, ElasticNet)): fit = 2 * n * c * w + n * p * w + 8 * p * p + p * c * w
@@ -122,7 +123,8 @@ def _estimate_gb(model, n, p, V, m, chunk, x_dtype, y_dtype, n_chunks):
     fit, score = _chunk_bytes(model, n, p, m, chunk, w, iy)
     copy_y = n * chunk * iy if n_chunks > 1 else 0  # the chunk's columns of Y, made contiguous
     kept_coef = 0 if isinstance(model, KNeighborsRegressor) else p * V * w
-    if isinstance(model, KNeighborsRegressor): score += copy_y    # it scores with its chunk of Y as its data
+    if isinstance(model, KNeighborsRegressor):   # fitted once (no copy); one chunk: sklearn's own predict, no copy
+        copy_y, fit = 0, fit - (0 if n_chunks > 1 else n * chunk * iy)
     # the chunks' coefficients, r and intercepts stay; at the end the chunks are merged into one copy
     return (max(max(copy_y + fit, score) + kept_coef, kept_coef * (2 if n_chunks > 1 else 1)) + 16 * V) / GB
 

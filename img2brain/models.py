@@ -502,10 +502,11 @@ def ridge_cv_memory_gb(n_train:int,          # training images
     strided = V > b                                       # a batch of a wider Y is a strided slice: one more copy
     if method == "kernel" or (method == "auto" and p > n):
         n_tr = n * (n_folds - 1) / n_folds
-        fixed = 8 * (n * n + 4 * n_tr * n_tr) + 2 * 64e6      # K, one fold's kernel, eigenvectors, G and H; X by blocks
+        build = 8 * n * n + 2 * 8 * n * min(p, _feature_block(n))   # K from blocks of X's columns, float64, centred
+        fold = 8 * (n * n + 4 * n_tr * n_tr)                 # K, one fold's kernel, its eigenvectors, G and H
         batch = (5.2 + 1.4 * strided) * n * b * 8
         kept = 8 * V * (n + n_alphas * (n_folds + 1) + 3)     # dual coefficients, per-fold and mean CV scores
-        return (fixed + batch + kept) / 1e9
+        return max(build, fold + batch + kept) / 1e9
     fixed = 2 * n * p * 8 + 25 * p * p * 8 + (0 if method != "svd" else (n_folds + 2) * n * p * 8)
     batch = (2.2 + 1.4 * strided) * n * b * 8 + 20 * p * b * 8 + 6 * n_alphas * b * 8
     return (fixed + batch + 8 * V * (p + n_alphas + 3)) / 1e9
