@@ -74,7 +74,7 @@ def main():
                                             peak_rss_mib=round(usage.ru_maxrss / 1024, 1))
         print(f'subj{k:02d}: {per_subject[f"subj{k:02d}"]}', flush=True)
     t2 = time.perf_counter()
-    summary = run_release(root, work, RunConfig(**config), progress=True)
+    run_release(root, work, RunConfig(**config), progress=True)
     pool_seconds = time.perf_counter() - t2
     zip_path = work/'algonauts_submission.zip'
     checked = check_submission(zip_path, root)
