@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['GB', 'SCORE_BLOCK', 'default_memory_gb', 'check_memory_gb', 'is_voxel_separable', 'FitMemory', 'estimate_fit_memory',
-           'merge_chunks', 'fit_and_score']
+           'merge_chunks', 'fit_and_score', 'predict_bounded']
 
 # %% ../nbs/05d_memory.ipynb #2fce3eb2
 import copy
@@ -267,3 +267,19 @@ def fit_and_score(model,                   # an unfitted scikit-learn regressor 
         if not (fitted and isinstance(est, KNeighborsRegressor)): fitted.append(est)
         del est
     return merge_chunks(fitted, X_train, Y_train), r, plan
+
+# %% ../nbs/05d_memory.ipynb #bd459f84
+def predict_bounded(model,                   # a fitted regressor (k-NN predicted by voxel chunks; others as usual)
+                    X:np.ndarray,            # features of the images to predict, images × features
+                    memory_gb:float|None=None, # working-memory budget in GB; None: `default_memory_gb()`
+                   )->np.ndarray:            # predictions, images × voxels (1-D when the model was fitted on 1-D y)
+    "`model.predict(X)`, without k-NN's images × neighbours × voxels array: its voxels averaged chunk by chunk."
+    if not (isinstance(model, KNeighborsRegressor) and model.weights == "uniform"): return model.predict(X)
+    budget = check_memory_gb(memory_gb) * 1e9
+    neighbours = model.kneighbors(X, return_distance=False)
+    y = model._y if model._y.ndim == 2 else model._y[:, None]
+    step = max(1, int(budget // max(1, neighbours.size * y.dtype.itemsize)))
+    out = np.empty((len(neighbours), y.shape[1]), dtype=np.result_type(y.dtype, np.float32))
+    for s in range(0, y.shape[1], step):
+        out[:, s:s + step] = np.mean(np.ascontiguousarray(y[:, s:s + step])[neighbours], axis=1)
+    return out if model._y.ndim == 2 else out[:, 0]

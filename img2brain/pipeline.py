@@ -17,6 +17,7 @@ from .features import extract_features, fit_pca, score_layers, plot_layer_study
 from .models import MODEL_NAMES, make_model, param_grid, save_model, load_model
 from .metrics import voxel_correlation, noise_ceiling, normalized_accuracy, summarize
 from .stats import stats_summary, compare_predictions, plot_significance
+from .memory import predict_bounded
 from .evaluate import (compare_models, plot_r_distributions, plot_voxel_predictions,
                                 plot_vs_noise_ceiling, write_predictions)
 
@@ -256,7 +257,7 @@ def _figures(out:Path, fitted:dict, table:pd.DataFrame, X_val, Y_val, data:Datas
         fig.tight_layout(); p = out/name; fig.savefig(p, dpi=110); plt.close(fig); paths.append(p.name)
     fig, ax = plt.subplots(figsize=(7, 4))
     plot_r_distributions({k: v["r"] for k, v in fitted.items()}, ax=ax); save(fig, "r_distributions.png")
-    best = table.iloc[0]["model"]; r = fitted[best]["r"]; pred = fitted[best]["estimator"].predict(X_val)
+    best = table.iloc[0]["model"]; r = fitted[best]["r"]; pred = predict_bounded(fitted[best]["estimator"], X_val)
     order = np.argsort(np.where(np.isnan(r), -np.inf, r))
     fig, axs = plt.subplots(1, 2, figsize=(11, 3.6))
     for ax, v, what in zip(axs, (order[-1], order[0]), ("best", "worst")):
@@ -539,7 +540,7 @@ def model_statistics(table:pd.DataFrame,  # the comparison table, best first
     pair = (names[0], runner_up(names)) if names else (None, None)
     top = {}
     for m in names:
-        pred = np.asarray(fitted[m]["estimator"].predict(X_val), dtype=np.float32).reshape(Y_val.shape)
+        pred = np.asarray(predict_bounded(fitted[m]["estimator"], X_val), dtype=np.float32).reshape(Y_val.shape)
         s = stats_summary(Y_val, pred, nc=nc, n_permutations=n_permutations, n_boot=n_permutations, seed=seed)
         rows.append(dict(median_r_ci_low=s["median_r_ci"][0], median_r_ci_high=s["median_r_ci"][1],
                          n_significant=s["n_significant"], frac_significant=s["frac_significant"]))
@@ -666,7 +667,7 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
         model.fit(np.concatenate([X_train, X_val]), data.responses[tv])
     else: model = fitted[best["model"]]["estimator"]
     if model is not None:
-        test_pred = model.predict(X_test).astype(np.float32) if data.n_test else np.zeros((0, data.n_voxels), np.float32)
+        test_pred = predict_bounded(model, X_test).astype(np.float32) if data.n_test else np.zeros((0, data.n_voxels), np.float32)
     written = write_run_predictions(test_pred, staging/"predictions", data)
     meta = dict(cnn=config.cnn, layer=layer, weights=config.weights, seed=config.seed, pca=pca.components_.shape[0],
                 model=best["model"], params=params, n_voxels=data.n_voxels, layout=data.layout,
