@@ -802,7 +802,7 @@ def _same_results(path:Path, config:RunConfig)->bool:
     if not path.is_file(): return False
     try: done = load_config(path)
     except UserError: return False
-    neutral = dict(scheduler="", device="", cache_dir="")
+    neutral = dict(scheduler="", device="", cache_dir="", memory_gb=0.0, subjects=[])   # where, how, which others
     return config_to_toml(dataclasses.replace(done, **neutral)) == config_to_toml(dataclasses.replace(config, **neutral))
 
 def _subject_task(subj, dest, config:RunConfig)->float:
