@@ -205,17 +205,21 @@ def _own_arrays(model):
 def _score_chunk(Y_val, pred, voxels, block):
     return voxel_correlation(Y_val[:, voxels], pred, block=block)
 
+def _knn_means(model, X, voxel_chunk:int):
+    "(voxel slice, predictions) of a fitted uniform-weight k-NN for X, its neighbours found once, one voxel chunk at a time."
+    neighbours = model.kneighbors(X, return_distance=False)
+    y = model._y if model._y.ndim == 2 else model._y[:, None]
+    for s in range(0, y.shape[1], voxel_chunk):
+        sl = slice(s, min(s + voxel_chunk, y.shape[1]))
+        # what KNeighborsRegressor.predict computes, np.mean(y[neighbours], axis=1), for this chunk's columns only
+        yield sl, np.mean(np.ascontiguousarray(y[:, sl])[neighbours], axis=1)
+
 def _knn_by_chunks(model, X_train, Y_train, X_val, Y_val, plan, r):
     "k-NN (uniform weights): neighbours found once from the features, each chunk of voxels averaged over them."
     est = clone(model).fit(X_train, Y_train)          # keeps a reference to Y_train, no copy
     if X_val is None: return est, r, plan
-    neighbours = est.kneighbors(X_val, return_distance=False)
-    for s in range(0, Y_train.shape[1], plan.voxel_chunk):
-        sl = slice(s, min(s + plan.voxel_chunk, Y_train.shape[1]))
-        # what KNeighborsRegressor.predict computes, np.mean(y[neighbours], axis=1), for this chunk's columns only
-        pred = np.mean(np.ascontiguousarray(Y_train[:, sl])[neighbours], axis=1)
+    for sl, pred in _knn_means(est, X_val, plan.voxel_chunk):
         r[sl] = _score_chunk(Y_val, pred, sl, SCORE_BLOCK)
-        del pred
     return est, r, plan
 
 def fit_and_score(model,                   # an unfitted scikit-learn regressor (cloned, never changed)
@@ -275,11 +279,9 @@ def predict_bounded(model,                   # a fitted regressor (k-NN predicte
                    )->np.ndarray:            # predictions, images × voxels (1-D when the model was fitted on 1-D y)
     "`model.predict(X)`, without k-NN's images × neighbours × voxels array: its voxels averaged chunk by chunk."
     if not (isinstance(model, KNeighborsRegressor) and model.weights == "uniform"): return model.predict(X)
-    budget = check_memory_gb(memory_gb) * 1e9
-    neighbours = model.kneighbors(X, return_distance=False)
-    y = model._y if model._y.ndim == 2 else model._y[:, None]
-    step = max(1, int(budget // max(1, neighbours.size * y.dtype.itemsize)))
-    out = np.empty((len(neighbours), y.shape[1]), dtype=np.result_type(y.dtype, np.float32))
-    for s in range(0, y.shape[1], step):
-        out[:, s:s + step] = np.mean(np.ascontiguousarray(y[:, s:s + step])[neighbours], axis=1)
+    n_voxels = 1 if model._y.ndim == 1 else model._y.shape[1]
+    gathered = len(X) * model.n_neighbors * model._y.dtype.itemsize   # bytes of one voxel's neighbour responses
+    step = max(1, int(check_memory_gb(memory_gb) * 1e9 // max(1, gathered)))
+    out = np.empty((len(X), n_voxels), dtype=np.result_type(model._y.dtype, np.float32))
+    for sl, pred in _knn_means(model, X, step): out[:, sl] = pred
     return out if model._y.ndim == 2 else out[:, 0]
