@@ -1,20 +1,10 @@
 """End-to-end tests of the `img2brain` command, run as a user would: in a subprocess, on data it generates itself."""
-import json, os, shutil, subprocess, sys, zipfile
-from pathlib import Path
+import json, os, shutil, subprocess, zipfile
 
 import numpy as np
 import pytest
 
-EXE = Path(sys.executable).with_name("img2brain")
-
-
-def cli(*args, check=True, env=None):
-    "Run `img2brain ARGS`; return the CompletedProcess (text output)."
-    e = dict(os.environ, MPLBACKEND="Agg", **(env or {}))
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, env=e, timeout=900)
-    if check and r.returncode != 0:
-        raise AssertionError(f"img2brain {' '.join(map(str, args))} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+from _cli import EXE, cli  # tests/ is on sys.path when pytest runs
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,12 @@
 """End-to-end tests of `img2brain run` with banded ridge (saved, then applied by `img2brain predict`), the paired
 best-vs-runner-up comparison between different models, and `--memory-gb`; run as a user would, in a subprocess."""
-import json, os, subprocess, sys
-from pathlib import Path
+import json, os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-EXE = Path(sys.executable).with_name("img2brain")
-
-
-def cli(*args, check=True):
-    "Run `img2brain ARGS`; return the CompletedProcess (text output)."
-    r = subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True, timeout=900,
-                       env=dict(os.environ, MPLBACKEND="Agg"))
-    if check and r.returncode != 0:
-        raise AssertionError(f"img2brain {' '.join(map(str, args))} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+from _cli import cli  # tests/ is on sys.path when pytest runs
 
 
 @pytest.fixture(scope="module")
