@@ -23,6 +23,7 @@ import os
 import platform
 import resource
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def main():
     ap.add_argument('--device', default=None, help='cpu or cuda (default: cuda when present); the floor uses the same')
     ap.add_argument('--num-workers', type=int, default=None, help='decoding processes (default: the package default)')
     ap.add_argument('--forward-images', type=int, default=64, help='images per forward-only measurement')
+    ap.add_argument('--no-projection-check', action='store_true',
+                    help='skip the exact-vs-projected check on AlexNet features.2 (it extracts that layer again, raw)')
     ap.add_argument('--out', type=Path, default=HERE/'results'/'layer_study.json')
     args = ap.parse_args()
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -110,20 +113,23 @@ def main():
     floor = sum(per_image.values()) * n
 
     # the cost of the projection, on a layer that fits both ways
-    train, val = split(n, val_frac=0.2, seed=0)
-    exact = extract_features(images, 'alexnet', ['features.2'], weights='random', progress=False, max_cache_gb=None,
-                             batch_size=args.batch_size, device=device, num_workers=args.num_workers)['features.2']
-    cost = {}
-    for k in (1024, 4096, 8192):
-        if k >= exact.shape[1]: continue
-        cost[f'projected_{k}'] = exact @ sparse_projection(exact.shape[1], k, seed=0)
-    scored = score_layers({'exact': exact, **cost}, data.responses[:n], train, val, n_components=30)
-    projection_cost = {row.layer: round(row.median_r, 4) for row in scored.itertuples()}
+    projection_cost = None
+    if not args.no_projection_check:
+        train, val = split(n, val_frac=0.2, seed=0)
+        exact = extract_features(images, 'alexnet', ['features.2'], weights='random', progress=False, max_cache_gb=None,
+                                 batch_size=args.batch_size, device=device, num_workers=args.num_workers)['features.2']
+        cost = {}
+        for k in (1024, 4096, 8192):
+            if k >= exact.shape[1]: continue
+            cost[f'projected_{k}'] = exact @ sparse_projection(exact.shape[1], k, seed=0)
+        scored = score_layers({'exact': exact, **cost}, data.responses[:n], train, val, n_components=30)
+        projection_cost = {row.layer: round(row.median_r, 4) for row in scored.itertuples()}
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     reduced = listing[listing['reduction'].notna()]
     result = dict(
+        command=' '.join(['python', 'bench/layer_study.py', *sys.argv[1:]]), models=list(models),
         total_seconds=round(total, 1), forward_only_seconds=round(floor, 1), ratio=round(total / floor, 3),
         forward_only_seconds_per_image={m: round(s, 4) for m, s in per_image.items()},
         peak_rss_mib=round(rss, 1), peak_rss_study_mib=round(rss_study, 1), peak_rss_worker_mib=round(rss_children, 1),

@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['BANDED_SCORINGS', 'dirichlet_weights', 'band_entropy', 'simplest_within', 'solve_banded_ridge_cv',
-           'solve_banded_kernel_ridge_cv', 'banded_kernel_predict', 'banded_grid_edges', 'BandedRidgeCV',
-           'stack_spaces', 'voxel_table', 'BandedFit', 'fit_banded']
+           'solve_banded_kernel_ridge_cv', 'banded_kernel_predict', 'banded_ridge_cv_memory_gb', 'banded_grid_edges',
+           'BandedRidgeCV', 'stack_spaces', 'voxel_table', 'BandedFit', 'fit_banded']
 
 # %% ../nbs/05b_banded.ipynb #a2149a6b
+import logging
 import re
 import warnings
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .models import GridEdgeWarning, cv_splits, get_backend
 
 # %% ../nbs/05b_banded.ipynb #aa8120b1
 BANDED_SCORINGS = ("r2", "correlation", "neg_mse")
+_logger = logging.getLogger("img2brain.banded")
 
 def dirichlet_weights(n_iter:int,            # number of band-weight vectors
                       n_bands:int,           # number of feature spaces
@@ -179,6 +181,10 @@ def _scores(dec, t, n_va, scoring, exact, constant, bk, QC=None):
     return np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, var_p) * sst))
 
 # %% ../nbs/05b_banded.ipynb #8cfc362a
+def _abs_max(Y):
+    "Largest |y| per column (+ a tiny floor), float64, without an absolute-valued copy of Y."
+    return np.maximum(Y.max(0), -Y.min(0)).astype("float64") + 1e-300
+
 def _batches(n, size):
     size = n if not size else max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -265,8 +271,8 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
         Yb = bk.asarray(Y[:, b], dtype)
         y_mean = Yb.mean(0) if fit_intercept else Yb[0] * 0
         Yc = Yb - y_mean
-        y_scale = np.abs(np.asarray(Y[:, b], dtype="float64")).max(0) + 1e-300
         del Yb
+        y_scale = _abs_max(Y[:, b])
         XY, sy = Xc.T @ Yc, Yc.sum(0)
         targets = [_fold_targets(f, Xc, Yc, XY, sy, fit_intercept, bk) for f in folds]
         constant = [t["sst"] <= f["n_va"] * (1e-9 * y_scale) ** 2 for f, t in zip(folds, targets)]
@@ -287,6 +293,7 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
             coef_b[:, sel] = bk.to_numpy(Vd @ (W / bk.asarray(s[:, None] + alphas[best_a[sel]][None, :], dtype)))
         out["coef"][:, b] = coef_b
         out["intercept"][b] = bk.to_numpy(y_mean).astype("float64") - bk.to_numpy(x_mean).astype("float64") @ coef_b
+        del Yc, XY, coef_b   # before the next batch is read: never two batches at once
     return out
 
 # %% ../nbs/05b_banded.ipynb #e009257b
@@ -321,6 +328,19 @@ def _centred_blocks(K, tr, va, fit_intercept):
     Kvt = Kvt - ct[None, :]
     return Ktt - ct[None, :] - ct[:, None] + ct.mean(), Kvt - Kvt.mean(1, keepdims=True)
 
+def _centre(X, fit_intercept, bk, dtype):
+    "X − its column means (0 without intercept) in the computing precision, and the means: on numpy, block by block, never a second full copy."
+    if bk.name != "numpy":
+        X = bk.asarray(X, dtype)
+        x_mean = X.mean(0) if fit_intercept else X[0] * 0
+        return X - x_mean, x_mean
+    X = np.asarray(X)
+    x_mean = X.mean(0, dtype=dtype) if fit_intercept else np.zeros(X.shape[1], dtype)
+    Xc = np.empty(X.shape, dtype)
+    for cols in _batches(X.shape[1], max(1, int(64e6 // (Xc.itemsize * max(len(X), 1))))):
+        np.subtract(X[:, cols], x_mean[cols], out=Xc[:, cols], dtype=dtype)
+    return Xc, x_mean
+
 def solve_banded_kernel_ridge_cv(X:np.ndarray,              # features of all bands side by side, images × features
                                  Y:np.ndarray,              # responses, images × voxels
                                  bands:np.ndarray,          # band index (0 … n_bands − 1) of each column of X
@@ -343,10 +363,9 @@ def solve_banded_kernel_ridge_cv(X:np.ndarray,              # features of all ba
     n, n_voxels = Y.shape
     exact = scoring == "correlation"
     near_tol = 1e-5 if np.finfo(dtype).eps < 1e-10 else 3e-4
-    X = bk.asarray(X, dtype)
-    x_mean = X.mean(0) if fit_intercept else X[0] * 0
-    Xc = X - x_mean
-    band_kernels = [Xc[:, bands == i] @ Xc[:, bands == i].T for i in range(weights.shape[1])]   # centred on all images
+    Xc, x_mean = _centre(X, fit_intercept, bk, dtype)   # one copy of the features from here on: it is also X_fit
+    n_features = Xc.shape[1]
+    band_kernels = [(lambda B: B @ B.T)(_columns(Xc, bands == i)) for i in range(weights.shape[1])]   # centred on all images
     splits = [(np.asarray(tr), np.asarray(va)) for tr, va in splits]
     batches = _batches(n_voxels, voxel_batch)
     cache = len(batches) > 1 and len(weights) * (len(splits) + 1) * 3 * n * n * np.dtype(dtype).itemsize < cache_mb * 2 ** 20
@@ -368,14 +387,15 @@ def solve_banded_kernel_ridge_cv(X:np.ndarray,              # features of all ba
     eps = np.finfo(dtype).eps
     out = dict(best_weights=np.empty((n_voxels, weights.shape[1])), best_alphas=np.empty(n_voxels), best_scores=np.empty(n_voxels),
                score_se=np.empty(n_voxels), eigen_range=np.zeros((n_voxels, 2)), cv_scores=np.empty((len(weights), n_voxels)), dual_coef=np.empty((n, n_voxels)),
-               intercept=np.zeros(n_voxels), X_fit=bk.to_numpy(Xc).astype("float64"))
-    if return_coef: out["coef"] = np.empty((X.shape[1], n_voxels))
-    x_dot = [bk.to_numpy(Xc[:, bands == i] @ x_mean[bands == i]).astype("float64") for i in range(weights.shape[1])]
+               intercept=np.zeros(n_voxels), X_fit=np.asarray(bk.to_numpy(Xc), dtype="float64"))
+    if return_coef: out["coef"] = np.empty((n_features, n_voxels))
+    x_dot = [bk.to_numpy(_columns(Xc, bands == i) @ x_mean[bands == i]).astype("float64") for i in range(weights.shape[1])]
     for b in batches:
         Yb = bk.asarray(Y[:, b], dtype)
         y_mean = Yb.mean(0) if fit_intercept else Yb[0] * 0
         Yc = Yb - y_mean
-        y_scale = np.abs(np.asarray(Y[:, b], dtype="float64")).max(0) + 1e-300
+        del Yb
+        y_scale = _abs_max(Y[:, b])
         targets, constant = [], []
         for tr, va in splits:
             Yt, Yv = _rows(Yc, tr), _rows(Yc, va)
@@ -403,6 +423,7 @@ def solve_banded_kernel_ridge_cv(X:np.ndarray,              # features of all ba
         if return_coef:
             for i in range(weights.shape[1]):
                 out["coef"][bands == i, b] = (out["X_fit"][:, bands == i].T @ dual) * w_b[:, i][None, :]
+        del Yc, dual   # before the next batch is read: never two batches at once
     return out
 
 def banded_kernel_predict(X:np.ndarray,        # features of new images, images × features (as fitted)
@@ -414,9 +435,57 @@ def banded_kernel_predict(X:np.ndarray,        # features of new images, images 
                           split:bool=False,    # per-band parts (bands × images × voxels, without the intercept)
                          )->np.ndarray:        # images × voxels
     "Predictions through the kernel: Σ_b w_b X_b X_fit,bᵀ dual_coef + intercept, never forming features × voxels."
-    parts = np.stack([(X[:, bands == i] @ X_fit[:, bands == i].T @ dual_coef) * band_weights[:, i][None, :]
-                      for i in range(band_weights.shape[1])])
-    return parts if split else parts.sum(0) + np.asarray(intercept)
+    part = lambda i: ((_columns(X, bands == i) @ _columns(X_fit, bands == i).T) @ dual_coef) * band_weights[:, i][None, :]
+    if split: return np.stack([part(i) for i in range(band_weights.shape[1])])
+    out = np.zeros((len(X), dual_coef.shape[1])) + np.asarray(intercept)   # summed band by band, not stacked
+    for i in range(band_weights.shape[1]): out += part(i)
+    return out
+
+def _columns(A, mask):
+    "The columns of A where `mask` is true: a view when they are contiguous, else a copy."
+    idx = np.flatnonzero(mask)
+    return A[:, int(idx[0]):int(idx[-1]) + 1] if len(idx) and idx[-1] - idx[0] + 1 == len(idx) else A[:, idx]
+
+# %% ../nbs/05b_banded.ipynb #88225ee0
+def banded_ridge_cv_memory_gb(n_train:int,          # training images
+                              n_features:int,       # features, all bands together
+                              n_voxels:int,         # voxels
+                              n_bands:int=1,        # bands (feature spaces)
+                              n_samples:int=20,     # band-weight samples tried
+                              voxel_batch:int|None=4096, # voxels per batch
+                              n_alphas:int=17,      # alphas in the grid
+                              n_folds:int=5,        # cross-validation folds
+                              solver:str="auto",    # 'primal', 'dual', or 'auto' (dual when features > images)
+                              cache_mb:float=512,   # decompositions kept between batches up to this size
+                              x_dtype="float32",    # dtype of the X given to fit (another dtype than `dtype` is copied)
+                              dtype="float64",      # computing precision
+                             )->float:              # estimated peak working memory of the fit, GB (10⁹ bytes), beyond X and Y
+    "Estimated peak memory of `BandedRidgeCV.fit` on the CPU (numpy backend), from the shapes of the problem."
+    n, p, V = int(n_train), int(n_features), int(n_voxels)
+    S, A, F, nb = int(n_samples), int(n_alphas), int(n_folds), int(n_bands)
+    w = np.dtype(dtype).itemsize
+    b = min(V, voxel_batch or V)
+    n_tr, n_va = n * (F - 1) / F, n / F
+    x_copy = n * p * (np.dtype(x_dtype) != np.dtype(dtype))     # X in the computing precision
+    search = b * (2 * F * A + 2 * A + 3 * S + F)                # fold scores, CV scores, chosen samples
+    dual = solver == "dual" or (solver == "auto" and p > n)
+    m = n if dual else p                                         # the side of the decomposed matrices
+    cached = V > b and S * (F + 1) * 3 * m * m * w < cache_mb * 2 ** 20   # the solvers' rule
+    if dual:
+        kept = V * (n + S + nb + 6)                              # dual coefficients, CV scores, weights, alphas …
+        data = n * p + nb * n * n                                # X centred block by block (= X_fit), a kernel per band
+        dec = 2 * n * n + 6 * n_tr * n_tr                        # one fold's kernel, its eigenvectors, G, H
+        work = n * b + F * n * b + 4 * n_tr * b + search         # centred batch, fold targets, scoring
+        cache = S * (F * (2 * n_tr * n_tr + n_va * n_tr) + n * n) if cached else 0
+        shares = kept + n * p + nb * n * n + 3 * nb * n * b      # prediction shares after the fit
+    else:
+        kept = V * (p + S + nb + 6)                              # coefficients, CV scores, weights, alphas …
+        data = x_copy + 3 * n * p + (2 * F + 1) * p * p + S * p  # X centred, validation rows and Gram matrices per fold
+        dec = 8 * p * p                                          # one weighted Gram matrix's eigendecomposition
+        work = n * b + p * b * (2 * F + 6) + search
+        cache = S * (2 * F + 1) * p * p if cached else 0
+        shares = kept + n * p + p * p + 2 * p * b
+    return w * max(data + kept + cache + max(2 * n * b, dec + work), shares) / 1e9
 
 # %% ../nbs/05b_banded.ipynb #f6a236ed
 def banded_grid_edges(best_scores:np.ndarray, # CV score of each voxel's chosen weights and alpha, (voxels,)
@@ -480,7 +549,9 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         names, bands = np.unique(groups, return_inverse=True)   # bands in sorted order, as in himalaya
         return names, bands.ravel()
 
-    def fit(self, X, y):
+    def fit(self, X, y,
+            log=None, # callable(str) told the memory estimate before the fit; None: the `img2brain.banded` logger
+           ):
         "Choose band weights and an alpha per voxel by cross-validation on (X, y), then refit on all of X."
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=[np.float64, np.float32])
         if X.shape[0] < 2:
@@ -494,6 +565,13 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         check_choice(self.solver, ("auto", "primal", "dual"), "solver")
         for k in ("_coef", "dual_coef_", "X_fit_"): self.__dict__.pop(k, None)
         self.solver_ = "dual" if self.solver == "dual" or (self.solver == "auto" and X.shape[1] > X.shape[0]) else "primal"
+        self.memory_gb_ = banded_ridge_cv_memory_gb(X.shape[0], X.shape[1], Y.shape[1], len(self.band_names_),
+                                                    len(self.weight_samples_), self.voxel_batch, len(alphas), len(splits),
+                                                    self.solver_, x_dtype=X.dtype, dtype=self.dtype)
+        gb = self.memory_gb_
+        (log or _logger.info)(f"BandedRidgeCV ({self.solver_}): about {f'{gb:.2f} GB' if gb >= 0.1 else f'{gb * 1e3:.3g} MB'} of working memory "
+                              f"({X.shape[0]:,} images × {X.shape[1]:,} features × {Y.shape[1]:,} voxels, "
+                              f"{len(self.band_names_)} bands, batches of {min(Y.shape[1], self.voxel_batch or Y.shape[1]):,} voxels)")
         solve = solve_banded_kernel_ridge_cv if self.solver_ == "dual" else solve_banded_ridge_cv
         out = solve(X, Y, self.bands_, self.weight_samples_, alphas, splits, self.fit_intercept,
                     self.scoring, self.backend, self.dtype, self.voxel_batch, tol=self.tol)
@@ -519,16 +597,22 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _prediction_shares(self, X):
         "Each band's share of the variance of the fitted prediction on the training images (product measure), voxels × bands."
-        Xc = X - X.mean(0) if self.fit_intercept else X
+        nb = len(self.band_names_)
         if self.__dict__.get("dual_coef_") is not None:   # through the kernel: the training-image parts of each band
-            parts = banded_kernel_predict(self.X_fit_, self.X_fit_, self.bands_, self.band_weights_,
-                                          np.atleast_2d(self.dual_coef_.T).T, 0.0, split=True)
-            parts = parts - parts.mean(1, keepdims=True) if self.fit_intercept else parts
-            num = (parts * parts.sum(0)[None]).sum(1).T
+            D = np.atleast_2d(self.dual_coef_.T).T
+            K = [_columns(self.X_fit_, self.bands_ == k) @ _columns(self.X_fit_, self.bands_ == k).T for k in range(nb)]
+            num = np.empty((D.shape[1], nb))
+            for v in _batches(D.shape[1], self.voxel_batch):   # by voxel batches: never bands × images × all voxels
+                parts = np.stack([(K[k] @ D[:, v]) * self.band_weights_[v, k][None, :] for k in range(nb)])
+                parts = parts - parts.mean(1, keepdims=True) if self.fit_intercept else parts
+                num[v] = (parts * parts.sum(0)[None]).sum(1).T
         else:
-            C = np.atleast_2d(self.coef_)
-            GC = C @ (Xc.T @ Xc).astype(np.float64)          # cov(part_b, prediction) = Σ_{i∈b} c_i (XᵀX c)_i
-            num = np.stack([(C[:, self.bands_ == k] * GC[:, self.bands_ == k]).sum(1) for k in range(len(self.band_names_))], 1)
+            Xc = X - X.mean(0) if self.fit_intercept else X
+            C, G = np.atleast_2d(self.coef_), (Xc.T @ Xc).astype(np.float64)
+            num = np.empty((len(C), nb))
+            for v in _batches(len(C), self.voxel_batch):
+                GC = C[v] @ G                                 # cov(part_b, prediction) = Σ_{i∈b} c_i (XᵀX c)_i
+                num[v] = np.stack([(C[v][:, self.bands_ == k] * GC[:, self.bands_ == k]).sum(1) for k in range(nb)], 1)
         tot = num.sum(1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"): return np.where(tot > 0, num / tot, np.nan)
 
@@ -618,6 +702,7 @@ def fit_banded(spaces:dict,              # name → training features, or (train
                backend:str="numpy",      # 'numpy' or 'torch'
                scale:str="space",        # 'space': each space centred and scaled to total variance 1 on the training images; 'none'
                tol="2se",                # ties: the most concentrated weights within 2 standard errors of the best CV score; 0: the best score
+               log=None,                 # callable(str) told the memory estimate before the fit; None: the logger
                **params,                 # further `BandedRidgeCV` parameters (voxel_batch, dtype, fit_intercept)
               )->BandedFit:
     "Banded ridge on named feature spaces: stack them, fit, and tabulate each voxel's alpha, weights and preferred space."
@@ -634,5 +719,5 @@ def fit_banded(spaces:dict,              # name → training features, or (train
         n_spaces = len(set(groups))
         n_iter = np.vstack([_check_weights(n_iter, n_spaces, concentration, random_state), np.eye(n_spaces)])
     model = BandedRidgeCV(groups=groups, alphas=alphas, n_iter=n_iter, concentration=concentration, cv=cv, scoring=scoring,
-                          random_state=random_state, backend=backend, tol=tol, **params).fit(X, Y_train)
+                          random_state=random_state, backend=backend, tol=tol, **params).fit(X, Y_train, log=log)
     return BandedFit(model, tuple(spaces), parts, voxel_table(model))

@@ -258,19 +258,15 @@ class ChunkedModel:
 
     def merged(self):
         "One estimator of the chunks' class holding all voxels (linear models: `coef_` rows and `intercept_` stacked)."
+        from img2brain.memory import merge_chunks
         first = self.estimators_[0]
         if len(self.estimators_) == 1: return first
-        if not all(hasattr(e, 'coef_') and hasattr(e, 'intercept_') for e in self.estimators_):
+        # not hasattr(e, 'coef_'): a kernel VoxelRidgeCV would form its features × voxels weights on access
+        linear = lambda e: 'intercept_' in vars(e) and any(k in vars(e) for k in ('coef_', '_coef', 'dual_coef_'))
+        if not all(map(linear, self.estimators_)):
             raise ConfigError(f'only linear models (with coef_ and intercept_) can be merged; {type(first).__name__} '
                               'cannot: keep the ChunkedModel and use its predict')
-        import copy
-        m = copy.deepcopy(first)
-        m.coef_ = np.concatenate([np.atleast_2d(e.coef_) for e in self.estimators_])
-        m.intercept_ = np.concatenate([np.atleast_1d(e.intercept_) for e in self.estimators_])
-        for name in ('best_alphas_',):      # VoxelRidgeCV: one alpha per voxel
-            if hasattr(first, name): setattr(m, name, np.concatenate([getattr(e, name) for e in self.estimators_]))
-        if hasattr(first, 'cv_scores_'): m.cv_scores_ = np.concatenate([e.cv_scores_ for e in self.estimators_], axis=1)
-        return m
+        return merge_chunks(self.estimators_)
 
     def __repr__(self): return f'ChunkedModel({len(self.estimators_)} × {type(self.estimators_[0]).__name__}, {self.n_voxels_} voxels)'
 
@@ -378,20 +374,30 @@ def compare_models_dask(client,                  # a `distributed.Client`, or No
                         X_train, Y_train, X_val, Y_val, # the split, as for `compare_models`
                         models=None,             # model names (default: all of `img2brain.models.MODEL_NAMES`)
                         grids:dict|None=None,    # {name: [params, ...]} overriding each model's default grid
-                        voxel_chunk:int=2048,    # voxels per task for the voxel-separable models
+                        voxel_chunk:int=2048,    # voxels per task for the voxel-separable models (at most)
                         progress:bool=True,      # tqdm bar over the fits
+                        memory_gb:float|None=None, # working memory (GB) of one task: smaller chunks where a model needs it; None: `voxel_chunk` as given
                         **kwargs,                # passed on to `compare_models` (threshold, widen ...)
                        )->tuple:                 # (table sorted best first, {name: dict(estimator, r, params, grid)})
     "`compare_models` with every fit sharded over Dask workers by voxel chunk: same grids, same table."
     from img2brain.evaluate import compare_models
+    from img2brain.memory import estimate_fit_memory
     from img2brain.models import MODEL_NAMES, make_model, param_grid
     models = list(MODEL_NAMES) if models is None else ([models] if isinstance(models, str) else list(models))
     if not models: raise ConfigError('no models given: name at least one of ' + ', '.join(MODEL_NAMES))
     for name in models: check_choice(name, MODEL_NAMES, 'model')
     key = _client_key(client)
-    wrapped = {name: VoxelChunked(make_model(name), voxel_chunk if name in VOXEL_SEPARABLE else None, key) for name in models}
+    def chunk(name):   # a task's chunk: `voxel_chunk`, or fewer voxels where the model needs more than the budget
+        if name not in VOXEL_SEPARABLE: return None
+        if memory_gb is None: return voxel_chunk
+        plan = estimate_fit_memory(make_model(name), len(X_train), np.shape(X_train)[1], np.shape(Y_train)[1],
+                                   len(X_val), memory_gb, x_dtype=np.asarray(X_train[:1]).dtype,
+                                   y_dtype=np.asarray(Y_train[:1]).dtype)
+        return min(voxel_chunk, plan.voxel_chunk)
+    wrapped = {name: VoxelChunked(make_model(name), chunk(name), key) for name in models}
     grids = {name: (grids or {}).get(name) or param_grid(name) for name in models}
-    table, results = compare_models(X_train, Y_train, X_val, Y_val, models=wrapped, grids=grids, progress=progress, **kwargs)
+    table, results = compare_models(X_train, Y_train, X_val, Y_val, models=wrapped, grids=grids, progress=progress,
+                                    memory_gb=memory_gb, **kwargs)
     for res in results.values(): res['estimator'] = res['estimator'].merged()
     return table, results
 

@@ -20,7 +20,8 @@ from sklearn.tree import DecisionTreeRegressor
 
 from .errors import ConfigError
 from .metrics import voxel_correlation
-from .models import VoxelRidgeCV, ridge_cv_memory_gb
+from .banded import BandedRidgeCV, banded_ridge_cv_memory_gb
+from .models import VoxelRidgeCV, grid_edges, ridge_cv_memory_gb
 
 _logger = logging.getLogger("img2brain.memory")
 
@@ -112,14 +113,14 @@ def _estimate_gb(model, n, p, V, m, chunk, x_dtype, y_dtype, n_chunks):
         fit = ridge_cv_memory_gb(n, p, V, model.voxel_batch, n_alphas, n_folds, model.method) * GB
         kept = 8 * V * ((n if model.method == "kernel" or (model.method == "auto" and p > n) else p) + n_alphas + 3)
         return (max(fit, score + kept)) / GB
-    if hasattr(model, "voxel_batch"):              # others batched inside the fit (BandedRidgeCV): a rough guess
-        b = min(V, getattr(model, "voxel_batch", None) or V)
-        alphas = getattr(model, "alphas", None)
-        n_alphas = 17 if alphas is None or isinstance(alphas, str) else len(np.atleast_1d(alphas))
-        # the batch in float64, centred, squared (one more copy when the batch is a strided slice of Y)
-        fit = (2.2 + 1.4 * (V > b)) * n * b * 8 + 20 * p * b * 8 + 2 * n * p * 8 + 6 * n_alphas * b * 8
-        kept = 8 * V * (p + n_alphas + 3) + 25 * p * p * 8      # results; per fold a few p × p matrices
-        return (max(fit, score) + kept) / GB
+    if isinstance(model, BandedRidgeCV):           # batched inside the fit: its own estimate
+        alphas, cv, groups, n_iter = model.alphas, model.cv, model.groups, model.n_iter
+        fit = banded_ridge_cv_memory_gb(
+            n, p, V, 1 if groups is None else len(np.unique(np.asarray(groups))),
+            n_iter if np.ndim(n_iter) == 0 else len(n_iter), model.voxel_batch,
+            17 if alphas is None else len(np.atleast_1d(alphas)), cv if isinstance(cv, (int, np.integer)) else 5,
+            model.solver, x_dtype=x_dtype, dtype=model.dtype) * GB
+        return max(fit, score + 8 * V * (p + 3)) / GB
     fit, score = _chunk_bytes(model, n, p, m, chunk, w, iy)
     copy_y = n * chunk * iy if n_chunks > 1 else 0  # the chunk's columns of Y, made contiguous
     kept_coef = 0 if isinstance(model, KNeighborsRegressor) else p * V * w
@@ -175,14 +176,22 @@ def merge_chunks(estimators:list, # the same estimator fitted on consecutive vox
         # it keeps the training responses and predicts from the neighbours of X alone: a refit stores Y, no copy
         return clone(first).fit(X, Y)
     if len(estimators) == 1: return first
+    state = [vars(e) for e in estimators]   # not getattr: a kernel VoxelRidgeCV would form its weights on access
     merged = copy.copy(first)
-    merged.coef_ = np.concatenate([np.atleast_2d(e.coef_) for e in estimators])
+    if state[0].get("dual_coef_") is not None:   # a kernel VoxelRidgeCV: stack the dual coefficients, never the weights
+        merged.dual_coef_ = np.concatenate([np.atleast_2d(s["dual_coef_"].T).T for s in state], axis=1)
+        merged.coef_ = None
+    else: merged.coef_ = np.concatenate([np.atleast_2d(e.coef_) for e in estimators])
     merged.intercept_ = np.concatenate([np.atleast_1d(e.intercept_) for e in estimators])
-    for name in ("n_iter_", "dual_gap_"):
-        if hasattr(first, name):
-            setattr(merged, name, np.concatenate([np.atleast_1d(getattr(e, name)) for e in estimators]))
+    for name in ("n_iter_", "dual_gap_", "best_alphas_"):
+        if name in state[0]: setattr(merged, name, np.concatenate([np.atleast_1d(s[name]) for s in state]))
     if hasattr(first, "alpha_") and np.ndim(first.alpha_):
         merged.alpha_ = np.concatenate([e.alpha_ for e in estimators])
+    if "cv_scores_" in state[0]:   # VoxelRidgeCV: CV scores (alphas × voxels) side by side when the chunks share a grid
+        if all(np.array_equal(s["alphas_"], state[0]["alphas_"]) for s in state):
+            merged.cv_scores_ = np.concatenate([s["cv_scores_"] for s in state], axis=1)
+            merged.grid_edges_ = grid_edges(merged.cv_scores_, merged.best_alphas_, merged.alphas_, merged.scoring)
+        else: del merged.cv_scores_, merged.grid_edges_   # each chunk widened its own grid: no common table
     return merged
 
 def _predict_voxels(model, X, voxels):

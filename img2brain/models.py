@@ -725,11 +725,19 @@ def save_model(model,                 # a fitted estimator
                 n_features=int(model.n_features_in_), metadata=metadata or {})
     try: json.dumps(info["metadata"])
     except TypeError as e: raise ValueError(f"metadata must be JSON-serialisable: {e}") from None
-    linear = _linear_class(cls) is type(model) and hasattr(model, "coef_") and hasattr(model, "intercept_")
+    state = vars(model)   # not getattr: a kernel VoxelRidgeCV would form its features × voxels weights on access
+    kernel = state.get("dual_coef_") is not None and state.get("_coef") is None
+    if kernel:   # its dual coefficients and training features, when they are smaller than the weights they imply
+        n, p = state["X_fit_"].shape
+        voxels = 1 if state["dual_coef_"].ndim == 1 else state["dual_coef_"].shape[1]
+        kernel = n * (voxels + p) + p < voxels * p
+    linear = _linear_class(cls) is type(model) and hasattr(model, "intercept_") and (kernel or hasattr(model, "coef_"))
     if linear:
-        arrays = {k: np.asarray(getattr(model, k)) for k in ("coef_", "intercept_") + _EXTRA_ARRAYS.get(cls, ())}
-        coef = arrays["coef_"]
+        names = ("dual_coef_", "X_fit_", "x_mean_") if kernel else ("coef_",)
+        arrays = {k: np.asarray(getattr(model, k)) for k in names + ("intercept_",) + _EXTRA_ARRAYS.get(cls, ())}
+        coef = arrays["dual_coef_"].T if kernel else arrays["coef_"]
         info.update(storage="npz", file="model.npz", n_voxels=int(coef.shape[0]) if coef.ndim == 2 else 1,
+                    form="kernel" if kernel else "weights",
                     arrays={k: dict(shape=list(a.shape), dtype=str(a.dtype)) for k, a in arrays.items()},
                     alphas=_jsonable(getattr(model, "best_alphas_", params.get("alpha"))))
         if hasattr(model, "feature_names_in_"): info["feature_names_in"] = [str(n) for n in model.feature_names_in_]
@@ -773,15 +781,19 @@ def _load_linear(file, info):
         if k not in arrays: raise DataError(f"{file} has no array {k!r} (model.json lists it): the file was changed")
         if list(arrays[k].shape) != spec["shape"]:
             raise DataError(f"{file}: array {k!r} has shape {list(arrays[k].shape)}, model.json says {spec['shape']}")
-    if "coef_" not in arrays or "intercept_" not in arrays:
-        raise DataError(f"{file} lacks coef_ / intercept_")
-    if arrays["coef_"].shape[-1] != info["n_features"]:
-        raise DataError(f"{file}: coef_ has {arrays['coef_'].shape[-1]} features, model.json says {info['n_features']}")
+    kernel = info.get("form") == "kernel"
+    weights = "X_fit_" if kernel else "coef_"
+    needed = ("dual_coef_", "X_fit_", "x_mean_", "intercept_") if kernel else ("coef_", "intercept_")
+    if any(k not in arrays for k in needed):
+        raise DataError(f"{file} lacks {'dual_coef_ / X_fit_ / x_mean_' if kernel else 'coef_'} / intercept_")
+    if arrays[weights].shape[-1] != info["n_features"]:
+        raise DataError(f"{file}: {weights} has {arrays[weights].shape[-1]} features, model.json says {info['n_features']}")
     model = cls()
     try: model.set_params(**info.get("params", {}))
     except (ValueError, TypeError) as e: raise DataError(f"{file.parent / 'model.json'}: bad params ({e})") from None
     for k, a in arrays.items():
         setattr(model, k, a.item() if k == "intercept_" and a.ndim == 0 else a)
+    if kernel: model.coef_, model.method_ = None, "kernel"   # predicts through the kernel, as when it was fitted
     model.n_features_in_ = info["n_features"]
     if "feature_names_in" in info: model.feature_names_in_ = np.asarray(info["feature_names_in"], dtype=object)
     return model

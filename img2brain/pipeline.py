@@ -329,7 +329,7 @@ def compare_models_cached(X_train, Y_train, X_val, Y_val, # the split, as for `c
     def fit(name, spec):
         if client is not None and isinstance(spec, str):
             from img2brain.distributed import compare_models_dask
-            table, result = compare_models_dask(client, X_train, Y_train, X_val, Y_val, models=[spec])
+            table, result = compare_models_dask(client, X_train, Y_train, X_val, Y_val, models=[spec], memory_gb=memory_gb)
             return table.assign(model=name), {name: result[spec]}
         # chunking does not change the results, so the budget is not part of the cache key
         return compare_models(X_train, Y_train, X_val, Y_val, models={name: spec}, progress=progress, memory_gb=memory_gb)
@@ -403,6 +403,7 @@ def banded_spaces(data:Dataset, feats:dict, config:RunConfig, train_idx, val_idx
 def fit_banded_scaled(spaces:dict,   # {space: (rows to fit on, *further image sets)}, reduced features
                       Y:np.ndarray,  # responses of the rows to fit on, images × voxels
                       seed:int=0,    # seed of the band-weight samples
+                      log=None,      # callable(str) told the fit's memory estimate; None: the `img2brain.banded` logger
                      )->tuple:       # (BandedFit, {space: (mean per column, scale)})
     "`fit_banded` with each space centred and scaled to total variance 1 on the fitted rows; the scaling is returned."
     from img2brain.banded import fit_banded
@@ -413,7 +414,7 @@ def fit_banded_scaled(spaces:dict,   # {space: (rows to fit on, *further image s
         total = float(np.sqrt(((X - mean) ** 2).sum() / len(X))) or 1.0
         scaling[name] = (mean, total)
         scaled[name] = tuple((np.asarray(A, np.float64) - mean) / total for A in (X, *further))
-    return fit_banded(scaled, Y, random_state=seed, scale="none"), scaling
+    return fit_banded(scaled, Y, random_state=seed, scale="none", log=log), scaling
 
 BANDED_ARRAYS = ("coef_", "intercept_", "band_weights_", "best_alphas_", "alphas_", "bands_", "band_names_",
                  "prediction_shares_", "weight_samples_")
@@ -618,7 +619,8 @@ def _run_subject(data_path, out_dir:Path, config:RunConfig, progress:bool=True, 
         stage(f"banded ridge over {len(config.layers) + len(config.features)} feature spaces")
         spaces, space_pcas = banded_spaces(data, feats, config, train_idx, val_idx, files, return_pca=True)
         t0 = time.perf_counter()
-        banded, scaling = fit_banded_scaled(spaces, Y_train, config.seed)
+        banded, scaling = fit_banded_scaled(spaces, Y_train, config.seed,
+                                            log=(lambda s: print(f"    {s}", flush=True)) if progress else None)
         seconds = time.perf_counter() - t0
         pred = banded.predict(0)
         with warnings.catch_warnings():
