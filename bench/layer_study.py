@@ -79,6 +79,8 @@ def main():
     ap.add_argument('--forward-images', type=int, default=64, help='images per forward-only measurement')
     ap.add_argument('--no-projection-check', action='store_true',
                     help='skip the exact-vs-projected check on AlexNet features.2 (it extracts that layer again, raw)')
+    ap.add_argument('--cache-dir', type=Path, default=None,
+                    help='feature cache of this run (emptied before and after; default bench/cache/layer_study)')
     ap.add_argument('--out', type=Path, default=HERE/'results'/'layer_study.json')
     args = ap.parse_args()
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -91,7 +93,7 @@ def main():
     data = load_dataset(root)
     n = min(args.n_images or data.n_train, data.n_train)
     models = {m: STUDY[m] for m in args.models.split(',')}
-    cache = HERE/'cache'/'layer_study'
+    cache = args.cache_dir or HERE/'cache'/'layer_study'
     shutil.rmtree(cache, ignore_errors=True)
     load_start = os.getloadavg()
     print(f'{n} images of {root}, {sum(map(len, models.values()))} layers of {len(models)} CNNs, '

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib
 import hashlib
+import mmap
 import os
 import pickle
 import re
@@ -188,6 +189,15 @@ def _read_mapping(path:Path, # a `mapping_<class>.npy` file (a dict saved with n
 class MissingTrialsWarning(UserWarning):
     "Single trials marked missing (NaN) in `repeats.npy`: counted and located, never silently ignored."
 
+def _release_pages(a):
+    "Unmap the pages of a read-only memory-mapped array from this process (read again from the file when next needed)."
+    if not (isinstance(a, np.memmap) and a.mode == 'r' and hasattr(mmap, 'MADV_DONTNEED')): return
+    base = a
+    while base is not None and not isinstance(base, mmap.mmap): base = getattr(base, 'base', None)
+    if base is not None:
+        try: base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError): pass
+
 def missing_trials(repeats:np.ndarray,  # single trials, repeats × images × voxels (may be a memmap); NaN = missing
                    chunk_images:int=256, # images per block (bounds memory at full scale)
                   )->dict:               # counts and positions, see below
@@ -199,7 +209,8 @@ def missing_trials(repeats:np.ndarray,  # single trials, repeats × images × vo
     n_missing = n_inf = n_empty = 0; first, first_inf = [], None
     per_voxel = np.zeros(n_vox, np.int64); has_pair = np.zeros(n_vox, bool)
     for s in range(0, n_img, chunk_images):
-        x = np.asarray(repeats[:, s:s + chunk_images])
+        x = np.array(repeats[:, s:s + chunk_images])
+        _release_pages(repeats)   # a memmap scanned block by block does not stay mapped (resident) as a whole
         finite = np.isfinite(x)
         present = finite.sum(0)                             # trials per image and voxel
         has_pair |= (present >= 2).any(0)

@@ -344,7 +344,7 @@ class CacheEntry:
         self.npy, self.manifest = d/f'{stem}.npy', d/f'{stem}.json'
         self.partial, self.progress = d/f'{stem}.partial.npy', d/f'{stem}.progress.json'
         self.lock = EntryLock(d/f'{stem}.lock')
-        self.mm, self.chunks = None, []
+        self.shape, self.offset, self.chunks = None, None, []   # of the open partial file (rows are written to it, not mapped)
 
     @staticmethod
     def _verify(path:Path, man, key:str, n:int, hashes:bool=True)->int:
@@ -381,29 +381,38 @@ class CacheEntry:
         if done <= 0:
             for p in (self.partial, self.progress): p.unlink(missing_ok=True)
             return 0
-        self.mm = np.load(self.partial, mmap_mode='r+')
+        mm = np.load(self.partial, mmap_mode='r')
+        self.shape, self.offset = mm.shape, mm.offset
+        del mm
         self.chunks = [c for c in man['chunks'] if c[1] <= done]
         return done
 
     def write(self, start:int, rows:np.ndarray):
-        "Store `rows` (float32, n × p) at row `start`, flush, then record the chunk."
-        if self.mm is None:
-            self.npy.parent.mkdir(parents=True, exist_ok=True)
-            self.mm = np.lib.format.open_memmap(self.partial, mode='w+', dtype=np.float32, shape=(self.n, rows.shape[1]))
-        if rows.shape[1] != self.mm.shape[1]:
-            raise RuntimeError(f'{self.partial}: {rows.shape[1]} features per image but the file has {self.mm.shape[1]}')
-        self.mm[start:start+len(rows)] = rows
-        self.mm.flush()
+        "Store `rows` (float32, n × p) at row `start`, flush to disk, then record the chunk."
+        if self.shape is None:   # the .npy header and room for every row; then plain writes, so that the rows
+            self.npy.parent.mkdir(parents=True, exist_ok=True)   # written do not stay mapped into this process
+            mm = np.lib.format.open_memmap(self.partial, mode='w+', dtype=np.float32, shape=(self.n, rows.shape[1]))
+            self.shape, self.offset = mm.shape, mm.offset
+            del mm
+        if rows.shape[1] != self.shape[1]:
+            raise RuntimeError(f'{self.partial}: {rows.shape[1]} features per image but the file has {self.shape[1]}')
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        fd = os.open(self.partial, os.O_WRONLY)
+        try:
+            data, at = memoryview(rows).cast('B'), self.offset + start * self.shape[1] * 4
+            while len(data): n = os.pwrite(fd, data, at); data, at = data[n:], at + n
+            os.fsync(fd)
+        finally: os.close(fd)
         self.chunks.append([start, start + len(rows), _chunk_hash(rows)])
         _write_json(self.progress, self._manifest())
 
     def _manifest(self):
         return dict(key=self.key, model=self.model, layer=self.layer, reduction=self.reduction,
-                    shape=list(self.mm.shape), dtype='float32', chunks=self.chunks)
+                    shape=list(self.shape), dtype='float32', chunks=self.chunks)
 
     def finish(self):
         "Publish the completed entry: manifest first, then the data file renamed into place (readers see both or neither)."
-        self.mm.flush(); man = self._manifest(); self.mm = None
+        man = self._manifest(); self.shape = self.offset = None
         _write_json(self.manifest, dict(man, complete=True, created=time.strftime('%Y-%m-%dT%H:%M:%S')))
         os.replace(self.partial, self.npy)
         self.progress.unlink(missing_ok=True)
@@ -411,7 +420,7 @@ class CacheEntry:
 
     def close(self, done:bool=False):
         "Drop the open partial file (if any) and release the lock (removing the lock file once the entry is `done`)."
-        self.mm = None; self.lock.release(remove=done)
+        self.shape = self.offset = None; self.lock.release(remove=done)
 
 # %% ../nbs/04_features.ipynb #0d740d5d
 PROJECTION_WIDTH = 8192  # Johnson–Lindenstrauss: 10,000 images keep their distances within ±10 % at 7,894 dimensions
@@ -805,7 +814,13 @@ def layer_study(data,                      # a `Dataset` or a dataset folder (it
                                  num_workers=num_workers, cache_dir=cache_dir, progress=progress, seed=seed,
                                  max_cache_gb=max_cache_gb)
         t_extract = time.perf_counter() - t0
-        t = score_layers({l: feats[l] for l in layers}, Y, train, val, n_components=n_components, seed=seed)
+        scored = []
+        for depth, layer in enumerate(layers):   # one layer mapped at a time: each is unmapped once it is scored
+            F = feats[layer]
+            if layer not in layers[depth + 1:]: del feats[layer]
+            scored.append(score_layers({layer: F}, Y, train, val, n_components=n_components, seed=seed).assign(depth=depth))
+            del F
+        t = pd.concat(scored, ignore_index=True)
         t.insert(0, 'model', model)
         tables.append(t.assign(extract_seconds=t_extract, n_train=len(train), n_val=len(val), weights=str(weights)))
     return pd.concat(tables, ignore_index=True)
