@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from .errors import ConfigError, DataError, UserError, check_choice
-from .models import GridEdgeWarning, cv_splits, get_backend
+from .models import GridEdgeWarning, cv_splits, gb_text, get_backend
 
 # %% ../nbs/05b_banded.ipynb #aa8120b1
 BANDED_SCORINGS = ("r2", "correlation", "neg_mse")
@@ -185,6 +185,14 @@ def _abs_max(Y):
     "Largest |y| per column (+ a tiny floor), float64, without an absolute-valued copy of Y."
     return np.maximum(Y.max(0), -Y.min(0)).astype("float64") + 1e-300
 
+def _keeps_decompositions(n_batches, n_samples, n_folds, side, itemsize, cache_mb):
+    "Whether the solvers keep their side × side decompositions between voxel batches (several batches, within `cache_mb`)."
+    return n_batches > 1 and n_samples * (n_folds + 1) * 3 * side * side * itemsize < cache_mb * 2 ** 20
+
+def _band_kernels(Xc, bands, n_bands):
+    "X_b X_bᵀ (images × images) of each band b of the centred features."
+    return [(lambda B: B @ B.T)(_columns(Xc, bands == i)) for i in range(n_bands)]
+
 def _batches(n, size):
     size = n if not size else max(int(size), 1)
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
@@ -255,7 +263,7 @@ def solve_banded_ridge_cv(X:np.ndarray,              # features of all bands sid
     d_all = [bk.asarray(np.sqrt(w[bands]), dtype) for w in weights]
     batches = _batches(n_voxels, voxel_batch)
     p = X.shape[1]
-    cache = len(batches) > 1 and len(weights) * (len(folds) + 1) * 3 * p * p * np.dtype(dtype).itemsize < cache_mb * 2 ** 20
+    cache = _keeps_decompositions(len(batches), len(weights), len(folds), p, np.dtype(dtype).itemsize, cache_mb)
     decs = {}
     def dec(k, j):
         if (k, j) in decs: return decs[k, j]
@@ -365,10 +373,10 @@ def solve_banded_kernel_ridge_cv(X:np.ndarray,              # features of all ba
     near_tol = 1e-5 if np.finfo(dtype).eps < 1e-10 else 3e-4
     Xc, x_mean = _centre(X, fit_intercept, bk, dtype)   # one copy of the features from here on: it is also X_fit
     n_features = Xc.shape[1]
-    band_kernels = [(lambda B: B @ B.T)(_columns(Xc, bands == i)) for i in range(weights.shape[1])]   # centred on all images
+    band_kernels = _band_kernels(Xc, bands, weights.shape[1])   # centred on all images
     splits = [(np.asarray(tr), np.asarray(va)) for tr, va in splits]
     batches = _batches(n_voxels, voxel_batch)
-    cache = len(batches) > 1 and len(weights) * (len(splits) + 1) * 3 * n * n * np.dtype(dtype).itemsize < cache_mb * 2 ** 20
+    cache = _keeps_decompositions(len(batches), len(weights), len(splits), n, np.dtype(dtype).itemsize, cache_mb)
     decs = {}
     def dec(k, j):
         if (k, j) in decs: return decs[k, j]
@@ -470,7 +478,7 @@ def banded_ridge_cv_memory_gb(n_train:int,          # training images
     search = b * (2 * F * A + 2 * A + 3 * S + F)                # fold scores, CV scores, chosen samples
     dual = solver == "dual" or (solver == "auto" and p > n)
     m = n if dual else p                                         # the side of the decomposed matrices
-    cached = V > b and S * (F + 1) * 3 * m * m * w < cache_mb * 2 ** 20   # the solvers' rule
+    cached = _keeps_decompositions(-(-V // b), S, F, m, w, cache_mb)
     if dual:
         kept = V * (n + S + nb + 6)                              # dual coefficients, CV scores, weights, alphas …
         data = n * p + nb * n * n                                # X centred block by block (= X_fit), a kernel per band
@@ -568,8 +576,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.memory_gb_ = banded_ridge_cv_memory_gb(X.shape[0], X.shape[1], Y.shape[1], len(self.band_names_),
                                                     len(self.weight_samples_), self.voxel_batch, len(alphas), len(splits),
                                                     self.solver_, x_dtype=X.dtype, dtype=self.dtype)
-        gb = self.memory_gb_
-        (log or _logger.info)(f"BandedRidgeCV ({self.solver_}): about {f'{gb:.2f} GB' if gb >= 0.1 else f'{gb * 1e3:.3g} MB'} of working memory "
+        (log or _logger.info)(f"BandedRidgeCV ({self.solver_}): about {gb_text(self.memory_gb_)} of working memory "
                               f"({X.shape[0]:,} images × {X.shape[1]:,} features × {Y.shape[1]:,} voxels, "
                               f"{len(self.band_names_)} bands, batches of {min(Y.shape[1], self.voxel_batch or Y.shape[1]):,} voxels)")
         solve = solve_banded_kernel_ridge_cv if self.solver_ == "dual" else solve_banded_ridge_cv
@@ -600,7 +607,7 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         nb = len(self.band_names_)
         if self.__dict__.get("dual_coef_") is not None:   # through the kernel: the training-image parts of each band
             D = np.atleast_2d(self.dual_coef_.T).T
-            K = [_columns(self.X_fit_, self.bands_ == k) @ _columns(self.X_fit_, self.bands_ == k).T for k in range(nb)]
+            K = _band_kernels(self.X_fit_, self.bands_, nb)
             num = np.empty((D.shape[1], nb))
             for v in _batches(D.shape[1], self.voxel_batch):   # by voxel batches: never bands × images × all voxels
                 parts = np.stack([(K[k] @ D[:, v]) * self.band_weights_[v, k][None, :] for k in range(nb)])

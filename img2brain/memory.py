@@ -21,7 +21,7 @@ from sklearn.tree import DecisionTreeRegressor
 from .errors import ConfigError
 from .metrics import voxel_correlation
 from .banded import BandedRidgeCV, banded_ridge_cv_memory_gb
-from .models import VoxelRidgeCV, grid_edges, ridge_cv_memory_gb
+from .models import VoxelRidgeCV, gb_text, grid_edges, ridge_cv_memory_gb
 
 _logger = logging.getLogger("img2brain.memory")
 
@@ -96,8 +96,7 @@ class FitMemory:
                else f"batches of {self.voxel_chunk:,} voxels inside the fit" if self.batched
                else "all voxels at once: it couples voxels")
         over = "" if self.gb <= self.budget_gb * 1.0001 else " — over the budget"
-        size = lambda gb: f"{gb:.2f} GB" if gb >= 0.1 else f"{gb * 1e3:.3g} MB"
-        return f"{self.model}: about {size(self.gb)} of working memory ({how}; budget {size(self.budget_gb)}{over})"
+        return f"{self.model}: about {gb_text(self.gb)} of working memory ({how}; budget {gb_text(self.budget_gb)}{over})"
 
 def _estimate_gb(model, n, p, V, m, chunk, x_dtype, y_dtype, n_chunks):
     w, iy = _work_itemsize(model, x_dtype, y_dtype), _itemsize(y_dtype)

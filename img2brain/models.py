@@ -5,8 +5,9 @@
 # %% auto #0
 __all__ = ['RIDGE_BACKENDS', 'RIDGE_SCORINGS', 'RIDGE_METHODS', 'DEFAULT_ALPHAS', 'MODEL_NAMES', 'ORIGINAL_RIDGE_ALPHAS',
            'ORIGINAL_LASSO_ALPHAS', 'MODEL_FORMAT', 'SKOPS_TRUSTED', 'RidgeBackend', 'get_backend', 'solve_ridge',
-           'cv_splits', 'solve_ridge_cv', 'GridEdgeWarning', 'grid_edges', 'ridge_cv_memory_gb', 'VoxelRidgeCV',
-           'plot_alpha_choice', 'make_model', 'param_grid', 'original_recipe_models', 'save_model', 'load_model']
+           'cv_splits', 'solve_ridge_cv', 'GridEdgeWarning', 'grid_edges', 'gb_text', 'ridge_cv_memory_gb',
+           'VoxelRidgeCV', 'plot_alpha_choice', 'make_model', 'param_grid', 'original_recipe_models', 'save_model',
+           'load_model']
 
 # %% ../nbs/05_models.ipynb #6b55a4d3
 import json
@@ -488,6 +489,10 @@ def _widen(alphas, edges, bounds, steps=4, tol=0.01):
                                      10 ** np.arange(la[-1], hi + 1e-9, step)[1:]]))
 
 # %% ../nbs/05_models.ipynb #4cebd523
+def gb_text(gb:float)->str:
+    "A memory size for people: '1.25 GB', or '12.3 MB' below 0.1 GB."
+    return f"{gb:.2f} GB" if gb >= 0.1 else f"{gb * 1e3:.3g} MB"
+
 def ridge_cv_memory_gb(n_train:int,          # training images
                        n_features:int,       # features
                        n_voxels:int,         # voxels
